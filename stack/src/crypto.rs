@@ -129,16 +129,8 @@ pub fn join_synack_hmac(own_key: Key, peer_key: Key, own_nonce: u32, peer_nonce:
 }
 
 /// Checks, in constant time, the SYN/ACK HMAC received from the join responder.
-pub fn verify_join_synack_hmac(
-    peer_key: Key,
-    own_key: Key,
-    peer_nonce: u32,
-    own_nonce: u32,
-    received: u64,
-) -> bool {
-    join_mac(peer_key, own_key, peer_nonce, own_nonce)
-        .verify_truncated_left(&received.to_be_bytes())
-        .is_ok()
+pub fn verify_join_synack_hmac(peer_key: Key, own_key: Key, peer_nonce: u32, own_nonce: u32, received: u64) -> bool {
+    join_mac(peer_key, own_key, peer_nonce, own_nonce).verify_truncated_left(&received.to_be_bytes()).is_ok()
 }
 
 /// The HMAC the join initiator puts in its third ACK: leftmost 160 bits (RFC 8684 §3.2).
@@ -148,27 +140,13 @@ pub fn join_ack_hmac(own_key: Key, peer_key: Key, own_nonce: u32, peer_nonce: u3
 }
 
 /// Checks, in constant time, the third-ACK HMAC received from the join initiator.
-pub fn verify_join_ack_hmac(
-    peer_key: Key,
-    own_key: Key,
-    peer_nonce: u32,
-    own_nonce: u32,
-    received: &[u8; 20],
-) -> bool {
-    join_mac(peer_key, own_key, peer_nonce, own_nonce)
-        .verify_truncated_left(received)
-        .is_ok()
+pub fn verify_join_ack_hmac(peer_key: Key, own_key: Key, peer_nonce: u32, own_nonce: u32, received: &[u8; 20]) -> bool {
+    join_mac(peer_key, own_key, peer_nonce, own_nonce).verify_truncated_left(received).is_ok()
 }
 
 /// HMAC(sender key || receiver key, address id || address || port), port bytes zero when
 /// absent (RFC 8684 §3.4.1).
-fn add_addr_mac(
-    sender_key: Key,
-    receiver_key: Key,
-    addr_id: u8,
-    addr: IpAddr,
-    port: Option<u16>,
-) -> HmacSha256 {
+fn add_addr_mac(sender_key: Key, receiver_key: Key, addr_id: u8, addr: IpAddr, port: Option<u16>) -> HmacSha256 {
     let mut mac = keyed_mac(sender_key, receiver_key);
     mac.update(&[addr_id]);
     match addr {
@@ -180,16 +158,8 @@ fn add_addr_mac(
 }
 
 /// The ADD_ADDR truncated HMAC: rightmost 64 bits (RFC 8684 §3.4.1).
-pub fn add_addr_hmac(
-    sender_key: Key,
-    receiver_key: Key,
-    addr_id: u8,
-    addr: IpAddr,
-    port: Option<u16>,
-) -> u64 {
-    let full = add_addr_mac(sender_key, receiver_key, addr_id, addr, port)
-        .finalize()
-        .into_bytes();
+pub fn add_addr_hmac(sender_key: Key, receiver_key: Key, addr_id: u8, addr: IpAddr, port: Option<u16>) -> u64 {
+    let full = add_addr_mac(sender_key, receiver_key, addr_id, addr, port).finalize().into_bytes();
     u64::from_be_bytes(full[24..].try_into().expect("8-byte slice"))
 }
 
@@ -203,9 +173,7 @@ pub fn verify_add_addr_hmac(
     port: Option<u16>,
     received: u64,
 ) -> bool {
-    add_addr_mac(sender_key, receiver_key, addr_id, addr, port)
-        .verify_truncated_right(&received.to_be_bytes())
-        .is_ok()
+    add_addr_mac(sender_key, receiver_key, addr_id, addr, port).verify_truncated_right(&received.to_be_bytes()).is_ok()
 }
 
 /// The DSS checksum of one mapping (RFC 8684 §3.3.1): the Internet checksum over the

@@ -60,6 +60,8 @@ pub enum Error {
     Unsupported,
     /// The output buffer is too small for what was asked to be emitted.
     BufferTooSmall,
+    /// A segment too long for the IP length field.
+    TooLong,
 }
 
 impl fmt::Display for Error {
@@ -78,6 +80,7 @@ impl fmt::Display for Error {
             Error::BadChecksum => f.write_str("checksum mismatch"),
             Error::Unsupported => f.write_str("unsupported packet (fragment or extension header)"),
             Error::BufferTooSmall => f.write_str("output buffer too small"),
+            Error::TooLong => f.write_str("segment too long for the IP length field"),
         }
     }
 }

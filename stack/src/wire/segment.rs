@@ -214,6 +214,11 @@ impl<'a> SegmentRepr<'a> {
         let tcp_len = TCP_HEADER_LEN + emitted.len + self.payload.len();
         let ip_len = self.ip_header_len();
         let total = ip_len + tcp_len;
+        // The IPv4 total length and the IPv6 payload length are 16-bit fields.
+        let length_field = if ip_len == IPV4_HEADER_LEN { total } else { tcp_len };
+        if length_field > usize::from(u16::MAX) {
+            return Err(Error::TooLong);
+        }
         if buf.len() < total {
             return Err(Error::BufferTooSmall);
         }

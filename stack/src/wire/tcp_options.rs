@@ -23,8 +23,8 @@
 use smoltcp::wire::TcpOption;
 
 use super::mptcp::{
-    AddAddrRepr, CapableRepr, DssRepr, FailRepr, FastCloseRepr, JoinRepr, MptcpRepr, PrioRepr, RemoveAddrRepr,
-    Subtype, TcpRstRepr,
+    AddAddrRepr, CapableRepr, DssRepr, FailRepr, FastCloseRepr, JoinRepr, MptcpRepr, PrioRepr, RemoveAddrRepr, Subtype,
+    TcpRstRepr,
 };
 use super::{Error, OptionContext, Result};
 

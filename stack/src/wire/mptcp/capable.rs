@@ -95,10 +95,8 @@ impl CapableRepr {
         if raw & FLAG_EXTENSIBILITY != 0 || raw & FLAG_MASK_DH != FLAG_HMAC_SHA256 {
             return Err(Error::BadFlags(raw));
         }
-        let flags = CapableFlags {
-            checksum_required: raw & FLAG_CHECKSUM != 0,
-            deny_join_id0: raw & FLAG_DENY_JOIN_ID0 != 0,
-        };
+        let flags =
+            CapableFlags { checksum_required: raw & FLAG_CHECKSUM != 0, deny_join_id0: raw & FLAG_DENY_JOIN_ID0 != 0 };
         let phase = match body.len() {
             1 => CapablePhase::Syn,
             9 => CapablePhase::SynAck { sender_key: be64(&body[1..]) },

@@ -79,11 +79,7 @@ pub struct DssRepr {
 
 /// Reads a 4- or 8-byte sequence number at the front of `b`.
 fn read_seq(long: bool, b: &[u8]) -> (SeqNum, &[u8]) {
-    if long {
-        (SeqNum::Long(be64(b)), &b[8..])
-    } else {
-        (SeqNum::Short(be32(b)), &b[4..])
-    }
+    if long { (SeqNum::Long(be64(b)), &b[8..]) } else { (SeqNum::Short(be32(b)), &b[4..]) }
 }
 
 fn write_seq(seq: SeqNum, b: &mut [u8]) -> &mut [u8] {
@@ -178,5 +174,21 @@ impl DssRepr {
                 rest[6..8].copy_from_slice(&c.to_be_bytes());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SeqNum;
+
+    #[test]
+    fn short_sequence_numbers_expand_to_the_nearest_value() {
+        let near = 0x0000_0005_ffff_fff0;
+        assert_eq!(SeqNum::Short(0xffff_fff8).expand(near), 0x0000_0005_ffff_fff8);
+        assert_eq!(SeqNum::Short(0x0000_0010).expand(near), 0x0000_0006_0000_0010, "forward wrap");
+        let near = 0x0000_0006_0000_0010;
+        assert_eq!(SeqNum::Short(0xffff_fff0).expand(near), 0x0000_0005_ffff_fff0, "reverse wrap");
+        assert_eq!(SeqNum::Long(42).expand(near), 42);
+        assert_eq!(SeqNum::Short(3).expand(u64::MAX - 1), 3, "wraps at 2^64");
     }
 }

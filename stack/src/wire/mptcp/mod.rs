@@ -177,11 +177,7 @@ pub enum MptcpRepr {
 /// Checks that an option's body has exactly one of the lengths its subtype allows.
 pub(super) fn expect_len(subtype: Subtype, body: &[u8], allowed: &[usize]) -> Result<()> {
     let len = body.len() + HEADER_LEN;
-    if allowed.contains(&len) {
-        Ok(())
-    } else {
-        Err(Error::BadLength { subtype: subtype as u8, len: len as u8 })
-    }
+    if allowed.contains(&len) { Ok(()) } else { Err(Error::BadLength { subtype: subtype as u8, len: len as u8 }) }
 }
 
 /// Rejects an option that may not appear on a SYN (everything but MP_CAPABLE and MP_JOIN).
