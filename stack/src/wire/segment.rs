@@ -222,10 +222,8 @@ impl<'a> SegmentRepr<'a> {
         if buf.len() < total {
             return Err(Error::BufferTooSmall);
         }
-        let caps = match mode {
-            ChecksumMode::Full => ChecksumCapabilities::default(),
-            ChecksumMode::Offloaded => ChecksumCapabilities::ignored(),
-        };
+        // The IPv4 checksum is filled once, after TOS is set.
+        let caps = ChecksumCapabilities::ignored();
         let (ip_buf, rest) = buf[..total].split_at_mut(ip_len);
         match (self.src, self.dst) {
             (IpAddr::V4(src_addr), IpAddr::V4(dst_addr)) => {
