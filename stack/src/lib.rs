@@ -5,5 +5,13 @@
 //! protocol cryptography ([`crypto`]); the connection engine builds on them.
 #![forbid(unsafe_code)]
 
+pub mod cc;
+pub mod connection;
 pub mod crypto;
+pub mod endpoint;
+pub mod range_set;
+pub mod subflow;
+pub mod time;
 pub mod wire;
+
+pub use time::Instant;

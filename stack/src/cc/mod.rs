@@ -1,0 +1,302 @@
+//! Congestion control: one window per subflow, behind the [`CongestionControl`] trait.
+//!
+//! Each MPTCP subflow runs its own TCP congestion controller (RFC 8684 §3.3.7 leaves the choice
+//! open; RFC 6356 describes the coupled one). This module holds the trait and two uncoupled
+//! controllers:
+//!
+//! - [`Reno`] — RFC 5681 slow start and congestion avoidance with appropriate byte counting
+//!   (RFC 3465, L = 2), RFC 6582 (NewReno) recovery semantics for the window;
+//! - [`Cubic`] — RFC 9438 (the default, [`Algorithm::Cubic`]).
+//!
+//! Like the rest of the crate the controllers are sans-IO: they never read a clock; every event
+//! carries the caller's [`Instant`]. Windows are in bytes.
+//!
+//! # How the subflow drives a controller
+//!
+//! | event in the subflow | call |
+//! |---|---|
+//! | an ACK newly acknowledges data (cumulatively or by SACK), not in recovery | [`on_ack`] |
+//! | fast retransmit: entering loss recovery (once per episode) | [`on_congestion_event`] |
+//! | the recovery point is cumulatively acknowledged | [`on_recovery_exit`] |
+//! | the retransmission timer fires (every expiry) | [`on_rto`] |
+//! | a congestion event proved spurious (later) | [`on_spurious_congestion_event`] |
+//!
+//! [`on_ack`]: CongestionControl::on_ack
+//! [`on_congestion_event`]: CongestionControl::on_congestion_event
+//! [`on_recovery_exit`]: CongestionControl::on_recovery_exit
+//! [`on_rto`]: CongestionControl::on_rto
+//! [`on_spurious_congestion_event`]: CongestionControl::on_spurious_congestion_event
+//!
+//! The subflow may keep up to `window()` bytes in flight. During recovery the window is
+//! `ssthresh` and is meant to be used with RFC 6675's `pipe` (no dup-ACK inflation is modelled);
+//! [`on_ack`] calls made during recovery are ignored. A second [`on_congestion_event`] before
+//! [`on_recovery_exit`] is ignored (one reduction per episode); [`on_rto`] ends any recovery
+//! episode, after which every ACK goes to [`on_ack`] again (slow start).
+//!
+//! # Coupled controllers (LIA, OLIA) — the extension point
+//!
+//! RFC 6356 (LIA) and OLIA change only the congestion-avoidance *increase* of each subflow, and
+//! that increase depends on the other subflows of the connection (LIA: `alpha` and
+//! `cwnd_total`, computed from every subflow's window and RTT). Slow start, the decrease and
+//! the RTO response stay per subflow, so they fit the hooks above unchanged.
+//!
+//! The connection-wide part comes in through [`CongestionControl::on_coupling_update`], which
+//! the *connection* (not the subflow) calls with a [`CouplingInfo`]: a snapshot of every
+//! subflow's window, RTT and MSS plus which entry is "this" subflow. The default
+//! implementation ignores it, and [`CongestionControl::is_coupled`] (default `false`) lets the
+//! connection skip building snapshots when no subflow needs them. A coupled controller derives
+//! and caches what it needs (LIA: `alpha` and `cwnd_total`) in `on_coupling_update`, and its
+//! `on_ack` uses the cached values. So the subflow's ACK path never needs to know about
+//! coupling, and the connection decides how fresh the aggregate is: it should refresh a coupled
+//! controller before handing a subflow an ACK (cheap: a handful of subflows), or at least
+//! whenever a window or RTT changes. New per-subflow quantities (OLIA's bytes between losses)
+//! become new fields of [`SubflowSnapshot`], which derives `Default` so that builders written
+//! with `..Default::default()` keep compiling.
+//!
+//! # Arithmetic
+//!
+//! Reno is pure integer arithmetic. Cubic evaluates its curve in `f64` (see the `cubic` module
+//! docs): only IEEE 754 basic operations, with a cube root computed by Newton steps rather than
+//! the platform's `cbrt`, so results are bit-identical across platforms; windows stay integral.
+
+mod coupling;
+mod cubic;
+mod reno;
+
+use core::fmt;
+use core::str::FromStr;
+use core::time::Duration;
+
+use crate::time::Instant;
+
+pub use coupling::{CouplingInfo, SubflowSnapshot};
+pub use cubic::Cubic;
+pub use reno::Reno;
+
+/// One ACK's worth of progress, as the congestion controller sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckEvent {
+    /// When the ACK arrived.
+    pub now: Instant,
+    /// Bytes newly acknowledged by this ACK, cumulatively or selectively (SACK).
+    pub bytes_acked: u64,
+    /// Bytes in flight (RFC 5681 FlightSize, or RFC 6675 `pipe`) *before* this ACK. Reno and
+    /// Cubic do not use it yet (window validation and coupled controllers may).
+    pub bytes_in_flight: u64,
+    /// Smoothed RTT (RFC 6298), if there is a sample yet.
+    pub srtt: Option<Duration>,
+    /// Minimum RTT observed, if any.
+    pub min_rtt: Option<Duration>,
+    /// The subflow's sender MSS (SMSS) in bytes.
+    pub mss: u32,
+    /// The sender was not limited by the congestion window when the acknowledged data was sent
+    /// (no more data to send, or receive-window limited: RFC 7661's "non-validated" state). The
+    /// window does not grow on such ACKs.
+    pub app_limited: bool,
+}
+
+/// A congestion-control algorithm, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Algorithm {
+    /// RFC 5681 + RFC 3465 + RFC 6582.
+    Reno,
+    /// RFC 9438.
+    #[default]
+    Cubic,
+}
+
+impl Algorithm {
+    /// The lowercase name, as accepted by `FromStr`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Algorithm::Reno => "reno",
+            Algorithm::Cubic => "cubic",
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Algorithm {
+    type Err = ParseAlgorithmError;
+
+    /// `"reno"` or `"cubic"`, ignoring ASCII case.
+    fn from_str(s: &str) -> Result<Algorithm, ParseAlgorithmError> {
+        [Algorithm::Reno, Algorithm::Cubic]
+            .into_iter()
+            .find(|alg| s.eq_ignore_ascii_case(alg.name()))
+            .ok_or_else(|| ParseAlgorithmError { name: s.into() })
+    }
+}
+
+/// The name given to [`Algorithm::from_str`] is not a known algorithm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseAlgorithmError {
+    name: String,
+}
+
+impl fmt::Display for ParseAlgorithmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown congestion control algorithm {:?} (expected \"reno\" or \"cubic\")", self.name)
+    }
+}
+
+impl core::error::Error for ParseAlgorithmError {}
+
+/// A per-subflow congestion controller. All windows are in bytes.
+pub trait CongestionControl: fmt::Debug + Send {
+    /// Which algorithm this is.
+    fn algorithm(&self) -> Algorithm;
+
+    /// The congestion window (cwnd), in bytes.
+    fn window(&self) -> u64;
+
+    /// The slow-start threshold, in bytes; `u64::MAX` until the first congestion event
+    /// (RFC 5681 §3.1: "arbitrarily high").
+    fn ssthresh(&self) -> u64;
+
+    /// `cwnd < ssthresh` (RFC 5681 §3.1).
+    fn in_slow_start(&self) -> bool {
+        self.window() < self.ssthresh()
+    }
+
+    /// New data was acknowledged (cumulatively or by SACK) outside loss recovery. Calls made
+    /// between [`on_congestion_event`](Self::on_congestion_event) and
+    /// [`on_recovery_exit`](Self::on_recovery_exit) are ignored.
+    fn on_ack(&mut self, ev: &AckEvent);
+
+    /// Loss detected (fast retransmit, entering loss recovery), with FlightSize before the
+    /// retransmission. Called once per recovery episode; repeated calls before
+    /// [`on_recovery_exit`](Self::on_recovery_exit) are ignored.
+    fn on_congestion_event(&mut self, now: Instant, bytes_in_flight: u64, mss: u32);
+
+    /// The recovery point was acknowledged: loss recovery is over.
+    fn on_recovery_exit(&mut self, now: Instant, mss: u32);
+
+    /// The retransmission timer expired (RFC 5681 §3.1): `ssthresh` from FlightSize, `cwnd` =
+    /// one MSS (the loss window). Call on every expiry; while the same data is being
+    /// retransmitted (no [`on_ack`](Self::on_ack) in between) `ssthresh` is held.
+    fn on_rto(&mut self, now: Instant, bytes_in_flight: u64, mss: u32);
+
+    /// The last congestion event was spurious (e.g. RFC 5682 F-RTO, RFC 3522 Eifel): undo its
+    /// reduction. Not implemented yet by any controller (default: no-op).
+    fn on_spurious_congestion_event(&mut self) {}
+
+    /// Whether this controller wants [`on_coupling_update`](Self::on_coupling_update) calls
+    /// (a coupled algorithm such as LIA). Default `false`.
+    fn is_coupled(&self) -> bool {
+        false
+    }
+
+    /// The connection-wide view, for coupled controllers (see the module docs). Called by the
+    /// connection, not the subflow; uncoupled controllers ignore it (the default).
+    fn on_coupling_update(&mut self, _info: &CouplingInfo<'_>) {}
+}
+
+/// RFC 6928 §2: the initial window, `min(10*MSS, max(2*MSS, 14600))` bytes.
+pub fn initial_window(mss: u32) -> u64 {
+    let mss = u64::from(mss);
+    (10 * mss).min((2 * mss).max(14_600))
+}
+
+/// A new controller of `alg` for a subflow with sender MSS `mss`, starting at
+/// [`initial_window`] in slow start.
+pub fn new_controller(alg: Algorithm, mss: u32) -> Box<dyn CongestionControl> {
+    match alg {
+        Algorithm::Reno => Box::new(Reno::new(mss)),
+        Algorithm::Cubic => Box::new(Cubic::new(mss)),
+    }
+}
+
+// ---- rules shared by the controllers ----
+
+/// RFC 3465 §2.2, §2.3: during slow start cwnd grows by at most L*SMSS per ACK, L = 2.
+const ABC_LIMIT_SEGMENTS: u64 = 2;
+
+/// The MSS as a window unit; a zero MSS is treated as one byte so no rule divides by zero.
+fn smss(mss: u32) -> u64 {
+    u64::from(mss.max(1))
+}
+
+/// One slow-start step: grows `cwnd` by `min(acked, L*SMSS)` (RFC 3465 §2.2, RFC 5681 §3.1)
+/// but not past `ssthresh`. Returns the acked bytes left over once `ssthresh` is reached, for
+/// the caller's congestion avoidance (0 if slow start continues).
+fn slow_start(cwnd: &mut u64, ssthresh: u64, acked: u64, mss: u64) -> u64 {
+    let increase = acked.min(ABC_LIMIT_SEGMENTS * mss);
+    let room = ssthresh.saturating_sub(*cwnd);
+    if increase < room {
+        *cwnd += increase;
+        0
+    } else {
+        // RFC 5681 §3.1: slow start ends when cwnd reaches ssthresh.
+        *cwnd = ssthresh;
+        acked - room.min(acked)
+    }
+}
+
+/// `flight * num / den`, but at least 2*SMSS (RFC 5681 §3.1 eq. 4; RFC 9438 §4.6).
+fn reduced_ssthresh(flight: u64, num: u64, den: u64, mss: u64) -> u64 {
+    let reduced = u64::try_from(u128::from(flight) * u128::from(num) / u128::from(den)).unwrap_or(u64::MAX);
+    reduced.max(2 * mss)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_window_rfc6928() {
+        assert_eq!(initial_window(1460), 14_600);
+        assert_eq!(initial_window(1000), 10_000);
+        assert_eq!(initial_window(536), 5_360);
+        // Large MSS: capped by max(2*MSS, 14600).
+        assert_eq!(initial_window(1500), 14_600);
+        assert_eq!(initial_window(9000), 18_000);
+    }
+
+    #[test]
+    fn algorithm_names_round_trip() {
+        assert_eq!(Algorithm::default(), Algorithm::Cubic);
+        for alg in [Algorithm::Reno, Algorithm::Cubic] {
+            assert_eq!(alg.to_string().parse::<Algorithm>(), Ok(alg));
+        }
+        assert_eq!("reno".parse(), Ok(Algorithm::Reno));
+        assert_eq!("CUBIC".parse(), Ok(Algorithm::Cubic));
+        assert_eq!(Algorithm::Cubic.to_string(), "cubic");
+        let err = "bbr".parse::<Algorithm>().unwrap_err();
+        assert!(err.to_string().contains("\"bbr\""));
+    }
+
+    #[test]
+    fn new_controller_starts_in_slow_start_at_initial_window() {
+        for alg in [Algorithm::Reno, Algorithm::Cubic] {
+            let cc = new_controller(alg, 1460);
+            assert_eq!(cc.algorithm(), alg);
+            assert_eq!(cc.window(), 14_600);
+            assert_eq!(cc.ssthresh(), u64::MAX);
+            assert!(cc.in_slow_start());
+            assert!(!cc.is_coupled());
+        }
+    }
+
+    #[test]
+    fn slow_start_step_caps_at_ssthresh_and_returns_leftover() {
+        let mut cwnd = 10_000;
+        assert_eq!(slow_start(&mut cwnd, 20_000, 5_000, 1000), 0);
+        assert_eq!(cwnd, 12_000, "L = 2 caps one ACK at 2*SMSS");
+        assert_eq!(slow_start(&mut cwnd, 12_500, 1_000, 1000), 500);
+        assert_eq!(cwnd, 12_500);
+    }
+
+    #[test]
+    fn reduced_ssthresh_floor() {
+        assert_eq!(reduced_ssthresh(40_000, 1, 2, 1000), 20_000);
+        assert_eq!(reduced_ssthresh(100_000, 7, 10, 1000), 70_000);
+        assert_eq!(reduced_ssthresh(1_000, 1, 2, 1000), 2_000);
+        assert_eq!(reduced_ssthresh(u64::MAX, 7, 10, 1000), 12_912_720_851_596_686_130, "no overflow");
+    }
+}

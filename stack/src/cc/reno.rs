@@ -1,0 +1,298 @@
+//! Reno: RFC 5681 slow start and congestion avoidance, RFC 3465 appropriate byte counting,
+//! RFC 6582 (NewReno) window semantics across fast recovery. Integer arithmetic only.
+
+use super::{AckEvent, Algorithm, CongestionControl, initial_window, reduced_ssthresh, slow_start, smss};
+use crate::time::Instant;
+
+/// The Reno congestion controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reno {
+    cwnd: u64,
+    ssthresh: u64,
+    /// RFC 3465 §2.1 `bytes_acked`: bytes acknowledged in congestion avoidance not yet turned
+    /// into window growth.
+    ca_bytes_acked: u64,
+    in_recovery: bool,
+    /// An RTO fired and no new data has been acknowledged since (the same data is being
+    /// retransmitted again).
+    rto_backoff: bool,
+}
+
+impl Reno {
+    /// A controller at the RFC 6928 initial window, in slow start.
+    pub fn new(mss: u32) -> Reno {
+        Reno {
+            cwnd: initial_window(mss),
+            // RFC 5681 §3.1: the initial ssthresh SHOULD be arbitrarily high.
+            ssthresh: u64::MAX,
+            ca_bytes_acked: 0,
+            in_recovery: false,
+            rto_backoff: false,
+        }
+    }
+}
+
+impl CongestionControl for Reno {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::Reno
+    }
+
+    fn window(&self) -> u64 {
+        self.cwnd
+    }
+
+    fn ssthresh(&self) -> u64 {
+        self.ssthresh
+    }
+
+    fn on_ack(&mut self, ev: &AckEvent) {
+        // RFC 5681 §3.1: new data acknowledged, so a later timeout is a new loss event.
+        self.rto_backoff = false;
+        // RFC 6582 §3.2 / RFC 6675 §5: no growth during recovery (cwnd stays at ssthresh);
+        // RFC 7661 §4 (non-validated phase): no growth while the window is not being used.
+        if self.in_recovery || ev.app_limited || ev.bytes_acked == 0 {
+            return;
+        }
+        let mss = smss(ev.mss);
+        let mut acked = ev.bytes_acked;
+        if self.cwnd < self.ssthresh {
+            // RFC 5681 §3.1 + RFC 3465 §2.2: slow start, cwnd += min(acked, 2*SMSS).
+            acked = slow_start(&mut self.cwnd, self.ssthresh, acked, mss);
+            if acked == 0 {
+                return;
+            }
+        }
+        // RFC 3465 §2.1 (RFC 5681 §3.1): congestion avoidance, +1 SMSS per cwnd of bytes acked.
+        self.ca_bytes_acked = self.ca_bytes_acked.saturating_add(acked);
+        if self.ca_bytes_acked >= self.cwnd {
+            self.ca_bytes_acked -= self.cwnd;
+            self.cwnd = self.cwnd.saturating_add(mss);
+        }
+    }
+
+    fn on_congestion_event(&mut self, _now: Instant, bytes_in_flight: u64, mss: u32) {
+        // RFC 6582 §3.2 step 2: one reduction per recovery episode.
+        if self.in_recovery {
+            return;
+        }
+        // RFC 5681 §3.2 step 2 (eq. 4): ssthresh = max(FlightSize / 2, 2*SMSS). FlightSize is
+        // capped at cwnd so that a loss never opens the window (flight can exceed a just-reduced
+        // cwnd).
+        let flight = bytes_in_flight.min(self.cwnd);
+        self.ssthresh = reduced_ssthresh(flight, 1, 2, smss(mss));
+        // RFC 5681 §3.2 step 3 sets cwnd = ssthresh + 3*SMSS to count the duplicate ACKs; the
+        // subflow counts them in RFC 6675 `pipe` instead, so no inflation here.
+        self.cwnd = self.ssthresh;
+        self.ca_bytes_acked = 0;
+        self.in_recovery = true;
+    }
+
+    fn on_recovery_exit(&mut self, _now: Instant, _mss: u32) {
+        if !self.in_recovery {
+            return;
+        }
+        // RFC 6582 §3.2 step 3 (full acknowledgment), option 2: cwnd = ssthresh.
+        self.cwnd = self.ssthresh;
+        self.in_recovery = false;
+    }
+
+    fn on_rto(&mut self, _now: Instant, bytes_in_flight: u64, mss: u32) {
+        let mss = smss(mss);
+        // RFC 5681 §3.1 (eq. 4): ssthresh = max(FlightSize / 2, 2*SMSS) on the first timeout;
+        // held while the same data is retransmitted again.
+        if !self.rto_backoff {
+            self.ssthresh = reduced_ssthresh(bytes_in_flight, 1, 2, mss);
+        }
+        // RFC 5681 §3.1: cwnd = loss window, 1 SMSS.
+        self.cwnd = mss;
+        // The RFC 3465 §2.1 byte counter starts over with the new window.
+        self.ca_bytes_acked = 0;
+        // RFC 6582 §3.2 step 4: a timeout ends fast recovery.
+        self.in_recovery = false;
+        self.rto_backoff = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::time::Duration;
+
+    const MSS: u32 = 1000;
+
+    fn ack(now_ms: u64, bytes_acked: u64, bytes_in_flight: u64) -> AckEvent {
+        AckEvent {
+            now: Instant::from_millis(now_ms),
+            bytes_acked,
+            bytes_in_flight,
+            srtt: Some(Duration::from_millis(100)),
+            min_rtt: Some(Duration::from_millis(100)),
+            mss: MSS,
+            app_limited: false,
+        }
+    }
+
+    /// One RTT of ACK clocking: the whole window acknowledged in `per_ack`-byte ACKs (the last
+    /// one possibly shorter).
+    fn round(cc: &mut Reno, now_ms: u64, per_ack: u64) {
+        let flight = cc.window();
+        let mut acked = 0;
+        while acked < flight {
+            let n = per_ack.min(flight - acked);
+            cc.on_ack(&ack(now_ms, n, flight - acked));
+            acked += n;
+        }
+    }
+
+    /// A Reno in congestion avoidance at `cwnd` bytes (via a congestion event and recovery).
+    fn in_avoidance(cwnd: u64) -> Reno {
+        let mut cc = Reno::new(MSS);
+        while cc.window() < 2 * cwnd {
+            cc.on_ack(&ack(0, 1000, cc.window()));
+        }
+        cc.on_congestion_event(Instant::ZERO, 2 * cwnd, MSS);
+        cc.on_recovery_exit(Instant::ZERO, MSS);
+        assert_eq!((cc.window(), cc.ssthresh()), (cwnd, cwnd));
+        cc
+    }
+
+    #[test]
+    fn slow_start_doubles_per_rtt() {
+        let mut cc = Reno::new(MSS);
+        assert_eq!(cc.window(), 10_000);
+        round(&mut cc, 100, 1000);
+        assert_eq!(cc.window(), 20_000);
+        round(&mut cc, 200, 1000);
+        assert_eq!(cc.window(), 40_000);
+        // Delayed ACKs (2 segments each) still double thanks to L = 2 (RFC 3465 §2.2).
+        round(&mut cc, 300, 2000);
+        assert_eq!(cc.window(), 80_000);
+        assert!(cc.in_slow_start());
+    }
+
+    #[test]
+    fn slow_start_abc_limit_caps_stretch_acks() {
+        let mut cc = Reno::new(MSS);
+        cc.on_ack(&ack(100, 5000, 10_000));
+        assert_eq!(cc.window(), 12_000, "one ACK grows at most 2*SMSS");
+    }
+
+    #[test]
+    fn slow_start_stops_at_ssthresh_then_avoidance() {
+        let mut cc = Reno::new(MSS);
+        cc.on_rto(Instant::ZERO, 8_000, MSS); // ssthresh 4000, cwnd 1000
+        assert_eq!((cc.window(), cc.ssthresh()), (1000, 4000));
+        cc.on_ack(&ack(1, 1000, 1000));
+        cc.on_ack(&ack(2, 1000, 1000));
+        cc.on_ack(&ack(3, 1000, 1000));
+        assert_eq!(cc.window(), 4000);
+        assert!(!cc.in_slow_start());
+        // Congestion avoidance now: 4 more segments acked give +1 MSS.
+        for i in 0..3 {
+            cc.on_ack(&ack(4 + i, 1000, 4000));
+            assert_eq!(cc.window(), 4000);
+        }
+        cc.on_ack(&ack(7, 1000, 4000));
+        assert_eq!(cc.window(), 5000);
+    }
+
+    #[test]
+    fn congestion_avoidance_grows_one_mss_per_rtt() {
+        let mut cc = in_avoidance(20_000);
+        round(&mut cc, 100, 1000);
+        assert_eq!(cc.window(), 21_000);
+        round(&mut cc, 200, 1000);
+        assert_eq!(cc.window(), 22_000);
+        // Ten RTTs with delayed ACKs: +1 MSS each (byte counting, not ACK counting).
+        for r in 0..10 {
+            round(&mut cc, 300 + 100 * r, 2000);
+        }
+        assert_eq!(cc.window(), 32_000);
+    }
+
+    #[test]
+    fn congestion_event_halves_flight_size() {
+        let mut cc = Reno::new(MSS);
+        round(&mut cc, 100, 1000); // cwnd 20000
+        cc.on_congestion_event(Instant::from_millis(150), 20_000, MSS);
+        assert_eq!((cc.window(), cc.ssthresh()), (10_000, 10_000));
+        assert!(!cc.in_slow_start());
+        // Uses FlightSize, not cwnd (RFC 5681 §3.2 eq. 4).
+        let mut cc = Reno::new(MSS);
+        round(&mut cc, 100, 1000);
+        cc.on_congestion_event(Instant::from_millis(150), 12_000, MSS);
+        assert_eq!(cc.ssthresh(), 6_000);
+        // Floor of 2*SMSS.
+        let mut cc = Reno::new(MSS);
+        cc.on_congestion_event(Instant::ZERO, 1_500, MSS);
+        assert_eq!((cc.window(), cc.ssthresh()), (2_000, 2_000));
+        // More in flight than cwnd (after an RTO): the loss does not open the window.
+        let mut cc = Reno::new(MSS);
+        cc.on_rto(Instant::ZERO, 10_000, MSS);
+        cc.on_ack(&ack(100, 1000, 10_000));
+        cc.on_congestion_event(Instant::from_millis(200), 9_000, MSS);
+        assert_eq!((cc.window(), cc.ssthresh()), (2_000, 2_000));
+    }
+
+    #[test]
+    fn recovery_freezes_window_and_reduces_once() {
+        let mut cc = in_avoidance(20_000);
+        cc.on_congestion_event(Instant::from_millis(10), 20_000, MSS);
+        assert_eq!(cc.window(), 10_000);
+        // ACKs during recovery and a duplicate congestion signal change nothing.
+        cc.on_ack(&ack(20, 5000, 20_000));
+        cc.on_congestion_event(Instant::from_millis(30), 10_000, MSS);
+        assert_eq!((cc.window(), cc.ssthresh()), (10_000, 10_000));
+        cc.on_recovery_exit(Instant::from_millis(110), MSS);
+        assert_eq!(cc.window(), 10_000);
+        round(&mut cc, 210, 1000);
+        assert_eq!(cc.window(), 11_000);
+    }
+
+    #[test]
+    fn rto_gives_one_mss_and_holds_ssthresh_on_backoff() {
+        let mut cc = in_avoidance(20_000);
+        cc.on_rto(Instant::from_millis(1000), 20_000, MSS);
+        assert_eq!((cc.window(), cc.ssthresh()), (1_000, 10_000));
+        assert!(cc.in_slow_start());
+        // Second expiry for the same data: cwnd stays 1 MSS, ssthresh held.
+        cc.on_rto(Instant::from_millis(3000), 1_000, MSS);
+        assert_eq!((cc.window(), cc.ssthresh()), (1_000, 10_000));
+        // After progress, a new timeout recomputes ssthresh (with its 2*SMSS floor).
+        cc.on_ack(&ack(3100, 1000, 1000));
+        assert_eq!(cc.window(), 2_000);
+        cc.on_rto(Instant::from_millis(5000), 2_000, MSS);
+        assert_eq!((cc.window(), cc.ssthresh()), (1_000, 2_000));
+    }
+
+    #[test]
+    fn rto_during_recovery_ends_it() {
+        let mut cc = in_avoidance(20_000);
+        cc.on_congestion_event(Instant::ZERO, 20_000, MSS);
+        cc.on_rto(Instant::from_millis(1000), 10_000, MSS);
+        // A late recovery exit must not restore cwnd to ssthresh.
+        cc.on_recovery_exit(Instant::from_millis(1001), MSS);
+        assert_eq!(cc.window(), 1_000);
+        cc.on_ack(&ack(1100, 1000, 1000));
+        assert_eq!(cc.window(), 2_000, "slow start resumes after the timeout");
+    }
+
+    #[test]
+    fn app_limited_acks_do_not_grow() {
+        let mut cc = Reno::new(MSS);
+        let mut ev = ack(100, 1000, 3000);
+        ev.app_limited = true;
+        for _ in 0..20 {
+            cc.on_ack(&ev);
+        }
+        assert_eq!(cc.window(), 10_000, "slow start");
+        let mut cc = in_avoidance(20_000);
+        for _ in 0..100 {
+            cc.on_ack(&ev);
+        }
+        assert_eq!(cc.window(), 20_000, "congestion avoidance");
+        // Nor do they bank credit for later.
+        cc.on_ack(&ack(200, 1000, 20_000));
+        assert_eq!(cc.window(), 20_000);
+    }
+}

@@ -1,0 +1,533 @@
+//! One MPTCP connection: MP_CAPABLE in both roles (RFC 8684 §3.1), data-sequence mapping
+//! (§3.3.1), DATA_ACK and the shared receive window (§3.3.2, §3.3.4), DATA_FIN (§3.3.3),
+//! fast close (§3.5), MP_TCPRST (§3.6), checksums and fallback to TCP (§3.7).
+//!
+//! The connection owns the data-level send and receive buffers and its subflows. What the
+//! Linux kernel expects of a peer (`shared notes §3`) decides the details: a DSS with a
+//! DATA_ACK on every segment after the handshake, the first data segment of the initiator
+//! carrying MP_CAPABLE until a DATA_ACK arrives, 64-bit DSNs, DATA_FIN on every subflow.
+
+mod input;
+mod output;
+mod recv_buf;
+mod rx_map;
+mod send_buf;
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::collections::VecDeque;
+
+use crate::crypto::Key;
+use crate::subflow::{Subflow, SubflowEnd, SubflowId, SubflowStats, SynInfo, TcpConfig, TcpState};
+use crate::time::Instant;
+use crate::wire::mptcp::ResetReason;
+use recv_buf::RecvBuffer;
+use rx_map::{MapError, RxMaps};
+
+use send_buf::SendBuffer;
+
+/// MPTCP options on a data segment: DSS with 64-bit DATA_ACK and 64-bit mapping, plus a
+/// checksum, padded: 28 bytes (RFC 8684 §3.3, Fig. 9).
+const DSS_OVERHEAD: usize = 28;
+/// DATA_FIN retransmission starts at this interval and backs off (RFC 8684 §3.3.3 leaves the
+/// timer to the implementation; the kernel uses its MPTCP retransmit timer).
+const DATA_FIN_RTO: Duration = Duration::from_millis(200);
+
+/// Which end opened the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// We sent the first SYN.
+    Client,
+    /// We answered it.
+    Server,
+}
+
+/// Settings of one connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// Send buffer in bytes.
+    pub send_buffer: usize,
+    /// Receive buffer in bytes: the connection-level receive window (RFC 8684 §3.3.4).
+    pub recv_buffer: usize,
+    /// Ask for DSS checksums (RFC 8684 §3.1 flag A); used when either side asks.
+    pub checksum: bool,
+    /// Offer MPTCP at all; with `false` the connection is plain TCP.
+    pub mptcp: bool,
+    /// SYN retransmissions after which the SYN goes without MP_CAPABLE (the kernel's
+    /// `syn_retrans_before_tcp_fallback`, RFC 8684 §3.1 middlebox advice).
+    pub syn_retries_before_fallback: u32,
+    /// Subflow TCP settings.
+    pub tcp: TcpConfig,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> ConnectionConfig {
+        ConnectionConfig {
+            send_buffer: 4 << 20,
+            recv_buffer: 4 << 20,
+            checksum: false,
+            mptcp: true,
+            syn_retries_before_fallback: 2,
+            tcp: TcpConfig::default(),
+        }
+    }
+}
+
+/// Whether the connection speaks MPTCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The handshake has not decided yet.
+    Handshake,
+    /// MPTCP.
+    Mptcp,
+    /// Plain TCP after fallback (RFC 8684 §3.7).
+    Fallback(FallbackReason),
+}
+
+/// Why a connection fell back to TCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallbackReason {
+    /// MPTCP was not offered (configuration).
+    Disabled,
+    /// The peer did not answer MP_CAPABLE (SYN/ACK or third ACK without it).
+    PeerNotCapable,
+    /// Our MP_CAPABLE SYNs went unanswered and a plain SYN got through.
+    SynOptionsDropped,
+    /// MPTCP options vanished after the handshake.
+    OptionsStripped,
+    /// A DSS checksum failed (MP_FAIL, infinite mapping).
+    ChecksumFailed,
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Both sides closed cleanly.
+    Normal,
+    /// The peer reset it (RST, with the MP_TCPRST reason if one came).
+    Reset(Option<ResetReason>),
+    /// The peer sent MP_FASTCLOSE (RFC 8684 §3.5).
+    FastClose,
+    /// Handshake or retransmissions timed out.
+    TimedOut,
+    /// We aborted it.
+    Aborted,
+    /// A protocol violation by the peer (we reset it with MP_TCPRST).
+    ProtocolError,
+}
+
+/// Something that happened to a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnEvent {
+    /// The handshake completed; `mptcp` is false after fallback.
+    Established {
+        /// MPTCP in use?
+        mptcp: bool,
+    },
+    /// It fell back to TCP after being established as MPTCP.
+    FellBack(FallbackReason),
+    /// A subflow completed its handshake.
+    SubflowEstablished(SubflowId),
+    /// A subflow ended.
+    SubflowClosed(SubflowId, SubflowEnd),
+    /// New data can be read (or the end of the stream reached).
+    Readable,
+    /// Send buffer space freed up.
+    Writable,
+    /// The connection ended.
+    Closed(CloseReason),
+}
+
+/// Connection-level counters.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionStats {
+    /// MPTCP token (ours), when MPTCP is in use.
+    pub token: Option<u32>,
+    /// Bytes written by the application and DATA_ACKed by the peer.
+    pub bytes_acked: u64,
+    /// Bytes delivered to the application.
+    pub bytes_read: u64,
+    /// Each subflow with its counters.
+    pub subflows: Vec<SubflowSnapshot>,
+}
+
+/// One subflow in [`ConnectionStats`].
+#[derive(Debug, Clone)]
+pub struct SubflowSnapshot {
+    /// Its id.
+    pub id: SubflowId,
+    /// Local endpoint.
+    pub local: SocketAddr,
+    /// Remote endpoint.
+    pub remote: SocketAddr,
+    /// TCP state.
+    pub state: TcpState,
+    /// Smoothed RTT.
+    pub srtt: Option<Duration>,
+    /// RTT variation.
+    pub rttvar: Duration,
+    /// Congestion window.
+    pub cwnd: u64,
+    /// Slow-start threshold.
+    pub ssthresh: u64,
+    /// Counters.
+    pub stats: SubflowStats,
+}
+
+/// A subflow and the connection's bookkeeping for it.
+#[derive(Debug)]
+struct Path {
+    sf: Subflow,
+    rx_maps: RxMaps,
+    /// This subflow still owes the peer a pure ACK carrying our DATA_FIN.
+    data_fin_due: bool,
+    /// The MP_TCPRST reason for this subflow's RST.
+    rst_reason: Option<ResetReason>,
+    /// Its end was reported as an event.
+    end_reported: bool,
+}
+
+/// One MPTCP connection.
+#[derive(Debug)]
+pub struct Connection {
+    role: Role,
+    mode: Mode,
+    config: ConnectionConfig,
+    local_key: Key,
+    remote_key: Option<Key>,
+    checksum: bool,
+    /// Client: a DATA_ACK arrived, so MP_CAPABLE stops riding on data (RFC 8684 §3.1).
+    fully_established: bool,
+    paths: Vec<Path>,
+    next_subflow_id: SubflowId,
+    send: SendBuffer,
+    /// Next new DSN to send.
+    snd_nxt: u64,
+    /// Highest DATA_ACK received.
+    data_una: u64,
+    /// The peer's window right edge at data level (RFC 8684 §3.3.4), never moved left.
+    peer_edge: u64,
+    recv: RecvBuffer,
+    /// The right edge of the window we advertise, never moved left (RFC 8684 §3.3.4).
+    rcv_edge: u64,
+    /// Our DATA_FIN's DSN, once the application shut down.
+    local_fin: Option<u64>,
+    local_fin_acked: bool,
+    data_fin_deadline: Option<Instant>,
+    data_fin_backoff: u32,
+    /// The peer's DATA_FIN DSN, once known; `remote_fin_done` once consumed in order.
+    remote_fin: Option<u64>,
+    remote_fin_done: bool,
+    /// Fallback: our bytes map linearly from this (ssn, dsn).
+    tx_linear: Option<(u64, u64)>,
+    closed: Option<CloseReason>,
+    events: VecDeque<ConnEvent>,
+    bytes_read: u64,
+    round_robin: usize,
+}
+
+impl Connection {
+    /// A connection we open: one subflow in SYN-SENT.
+    #[allow(clippy::too_many_arguments)]
+    pub fn connect(
+        config: ConnectionConfig,
+        local_key: Key,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: u32,
+        ts_offset: u32,
+    ) -> Connection {
+        let mut c = Connection::new(Role::Client, config, local_key);
+        let sf = Subflow::connect(0, local, remote, c.config.tcp.clone(), iss, ts_offset);
+        c.add_path(sf);
+        if !c.config.mptcp {
+            c.fall_back(FallbackReason::Disabled);
+        }
+        c
+    }
+
+    /// A connection created by a SYN on a listener; `remote_capable` is the SYN's MP_CAPABLE
+    /// (with the checksum flag), `None` when the SYN had none.
+    #[allow(clippy::too_many_arguments)]
+    pub fn accept(
+        config: ConnectionConfig,
+        local_key: Key,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: u32,
+        ts_offset: u32,
+        syn: &SynInfo,
+        remote_capable: Option<bool>,
+    ) -> Connection {
+        let mut c = Connection::new(Role::Server, config, local_key);
+        let sf = Subflow::accept(0, local, remote, c.config.tcp.clone(), iss, ts_offset, syn);
+        c.add_path(sf);
+        match remote_capable {
+            // RFC 8684 §3.1: checksums are used when either side sets A.
+            Some(wants_checksum) if c.config.mptcp => c.checksum = c.checksum || wants_checksum,
+            Some(_) => c.fall_back(FallbackReason::Disabled),
+            None => c.fall_back(FallbackReason::PeerNotCapable),
+        }
+        c
+    }
+
+    fn new(role: Role, config: ConnectionConfig, local_key: Key) -> Connection {
+        let idsn = local_key.idsn().wrapping_add(1);
+        Connection {
+            role,
+            mode: Mode::Handshake,
+            checksum: config.checksum,
+            send: SendBuffer::new(idsn, config.send_buffer),
+            recv: RecvBuffer::new(0, config.recv_buffer),
+            config,
+            local_key,
+            remote_key: None,
+            fully_established: false,
+            paths: Vec::new(),
+            next_subflow_id: 0,
+            snd_nxt: idsn,
+            data_una: idsn,
+            peer_edge: idsn,
+            rcv_edge: 0,
+            local_fin: None,
+            local_fin_acked: false,
+            data_fin_deadline: None,
+            data_fin_backoff: 0,
+            remote_fin: None,
+            remote_fin_done: false,
+            tx_linear: None,
+            closed: None,
+            events: VecDeque::new(),
+            bytes_read: 0,
+            round_robin: 0,
+        }
+    }
+
+    fn add_path(&mut self, sf: Subflow) {
+        self.next_subflow_id = self.next_subflow_id.max(sf.id() + 1);
+        self.paths.push(Path {
+            sf,
+            rx_maps: RxMaps::default(),
+            data_fin_due: false,
+            rst_reason: None,
+            end_reported: false,
+        });
+    }
+
+    /// Our role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// MPTCP, fallback, or still deciding.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Our key (for the endpoint's token table).
+    pub fn local_key(&self) -> Key {
+        self.local_key
+    }
+
+    /// Why it ended, once it has.
+    pub fn closed(&self) -> Option<CloseReason> {
+        self.closed
+    }
+
+    /// The 4-tuples of this connection's subflows, for the endpoint's demultiplexer.
+    pub fn subflow_addrs(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr)> + '_ {
+        self.paths.iter().map(|p| (p.sf.local(), p.sf.remote()))
+    }
+
+    /// Can every subflow and this connection be forgotten?
+    pub fn is_drained(&self) -> bool {
+        self.closed.is_some() && self.paths.iter().all(|p| p.sf.state() == TcpState::Closed)
+    }
+
+    /// The next connection event.
+    pub fn poll_event(&mut self) -> Option<ConnEvent> {
+        self.events.pop_front()
+    }
+
+    /// Counters and every subflow.
+    pub fn stats(&self) -> ConnectionStats {
+        ConnectionStats {
+            token: matches!(self.mode, Mode::Mptcp).then(|| self.local_key.token().0),
+            bytes_acked: self.data_una - self.local_key.idsn().wrapping_add(1),
+            bytes_read: self.bytes_read,
+            subflows: self
+                .paths
+                .iter()
+                .map(|p| SubflowSnapshot {
+                    id: p.sf.id(),
+                    local: p.sf.local(),
+                    remote: p.sf.remote(),
+                    state: p.sf.state(),
+                    srtt: p.sf.srtt(),
+                    rttvar: p.sf.rttvar(),
+                    cwnd: p.sf.cwnd(),
+                    ssthresh: p.sf.ssthresh(),
+                    stats: p.sf.stats(),
+                })
+                .collect(),
+        }
+    }
+
+    // ----- application side -----
+
+    /// Queues as much of `data` as the send buffer takes.
+    pub fn write(&mut self, data: &[u8]) -> usize {
+        if self.local_fin.is_some() || self.closed.is_some() {
+            return 0;
+        }
+        self.send.write(data)
+    }
+
+    /// Reads in-order data; `Some(0)` at the end of the stream, `None` when nothing is ready.
+    pub fn read(&mut self, buf: &mut [u8]) -> Option<usize> {
+        let n = self.recv.read(buf);
+        self.bytes_read += n as u64;
+        if n > 0 {
+            self.maybe_window_update();
+            return Some(n);
+        }
+        if self.remote_fin_done || self.closed.is_some() { Some(0) } else { None }
+    }
+
+    /// Bytes that can be read now.
+    pub fn readable(&self) -> usize {
+        self.recv.readable()
+    }
+
+    /// Send buffer space.
+    pub fn writable(&self) -> usize {
+        if self.local_fin.is_some() { 0 } else { self.send.free_space() }
+    }
+
+    /// Ends our sending side: a DATA_FIN follows the data (RFC 8684 §3.3.3).
+    pub fn shutdown(&mut self) {
+        if self.local_fin.is_none() && self.closed.is_none() {
+            self.local_fin = Some(self.send.end());
+        }
+    }
+
+    /// Aborts: RST with MP_FASTCLOSE on every subflow (RFC 8684 §3.5).
+    pub fn abort(&mut self) {
+        if self.closed.is_some() {
+            return;
+        }
+        for p in &mut self.paths {
+            p.rst_reason = Some(ResetReason::Unspecified);
+            p.sf.abort();
+        }
+        self.close_with(CloseReason::Aborted);
+    }
+
+    fn close_with(&mut self, reason: CloseReason) {
+        if self.closed.is_none() {
+            self.closed = Some(reason);
+            self.events.push_back(ConnEvent::Closed(reason));
+        }
+    }
+
+    fn maybe_window_update(&mut self) {
+        // RFC 9293 §3.8.6.2.2 receiver SWS avoidance: announce when the window grew by at
+        // least a quarter of the buffer.
+        let edge = self.recv.next() + (self.recv.capacity() - self.recv.readable()) as u64;
+        if edge >= self.rcv_edge + (self.recv.capacity() / 4) as u64 {
+            for p in &mut self.paths {
+                p.sf.request_ack();
+            }
+        }
+    }
+
+    // ----- timers -----
+
+    /// The earliest instant this connection needs [`Connection::handle_timeout`].
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.paths.iter().filter_map(|p| p.sf.poll_timeout()).chain(self.data_fin_deadline).min()
+    }
+
+    /// Fires due timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for p in &mut self.paths {
+            if p.sf.poll_timeout().is_some_and(|t| t <= now) {
+                p.sf.handle_timeout(now);
+            }
+        }
+        if self.data_fin_deadline.is_some_and(|t| t <= now) {
+            // Resend the DATA_FIN on every subflow until it is DATA_ACKed (RFC 8684 §3.3.3).
+            self.data_fin_backoff += 1;
+            self.data_fin_deadline = Some(now + DATA_FIN_RTO * (1 << self.data_fin_backoff.min(8)));
+            for p in &mut self.paths {
+                p.data_fin_due = true;
+                p.sf.request_ack();
+            }
+        }
+        self.check_handshake_fallback();
+        self.after_subflow_changes();
+    }
+
+    /// After a few unanswered MP_CAPABLE SYNs, try once more without it.
+    fn check_handshake_fallback(&mut self) {
+        if self.role == Role::Client
+            && self.mode == Mode::Handshake
+            && self.paths.first().is_some_and(|p| {
+                p.sf.state() == TcpState::SynSent && p.sf.syn_retransmits() >= self.config.syn_retries_before_fallback
+            })
+        {
+            self.fall_back(FallbackReason::SynOptionsDropped);
+        }
+    }
+
+    fn after_subflow_changes(&mut self) {
+        for p in &mut self.paths {
+            if let Some(end) = p.sf.ended()
+                && !p.end_reported
+            {
+                p.end_reported = true;
+                self.events.push_back(ConnEvent::SubflowClosed(p.sf.id(), end));
+            }
+        }
+        if self.closed.is_some() {
+            return;
+        }
+        let alive = self.paths.iter().any(|p| p.sf.ended().is_none());
+        if !alive {
+            let reason = match self.paths.iter().filter_map(|p| p.sf.ended()).next_back() {
+                Some(SubflowEnd::TimedOut) => CloseReason::TimedOut,
+                Some(SubflowEnd::Reset) => CloseReason::Reset(None),
+                _ if self.local_fin_acked && self.remote_fin_done => CloseReason::Normal,
+                _ if matches!(self.mode, Mode::Fallback(_)) && self.remote_fin_done => CloseReason::Normal,
+                _ => CloseReason::Reset(None),
+            };
+            self.close_with(reason);
+            return;
+        }
+        // Both DATA_FINs done: close the subflows with TCP FINs (the kernel waits for this).
+        let data_level_done = match self.mode {
+            Mode::Fallback(_) => false,
+            _ => self.local_fin_acked && self.remote_fin_done,
+        };
+        if data_level_done {
+            for p in &mut self.paths {
+                p.sf.shutdown();
+            }
+        }
+        let all_quiet = self
+            .paths
+            .iter()
+            .all(|p| matches!(p.sf.state(), TcpState::TimeWait | TcpState::Closed | TcpState::FinWait2));
+        let finished = match self.mode {
+            Mode::Fallback(_) => self.remote_fin_done && self.local_fin.is_some() && self.all_fins_acked(),
+            _ => data_level_done,
+        };
+        if finished && all_quiet {
+            self.close_with(CloseReason::Normal);
+        }
+    }
+
+    fn all_fins_acked(&self) -> bool {
+        self.paths.iter().all(|p| matches!(p.sf.state(), TcpState::TimeWait | TcpState::Closed | TcpState::FinWait2))
+    }
+}

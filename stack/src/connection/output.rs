@@ -1,0 +1,191 @@
+//! Sending at the connection level: which subflow sends what, the MPTCP options on every
+//! segment (RFC 8684 §3.1, §3.3), DATA_FIN on every subflow (§3.3.3), and MP_FASTCLOSE /
+//! MP_TCPRST on resets (§3.5, §3.6).
+
+use super::{CloseReason, Connection, DATA_FIN_RTO, Mode, Role};
+use crate::crypto::dss_checksum;
+use crate::subflow::{EmitParams, OutKind, Outgoing, TxMap};
+use crate::time::Instant;
+use crate::wire::MptcpOptions;
+use crate::wire::mptcp::{
+    CapableFlags, CapablePhase, CapableRepr, DssRepr, FastCloseRepr, Mapping, SeqNum, TcpRstRepr,
+};
+
+impl Connection {
+    /// Writes the next segment this connection wants sent into `buf`; returns its length.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.check_handshake_fallback();
+        self.start_local_fin(now);
+        let pending = self.send.end() > self.snd_nxt;
+        for p in &mut self.paths {
+            p.sf.set_app_pending(pending);
+        }
+        let n = self.paths.len();
+        for k in 0..n {
+            let i = (self.round_robin + k) % n;
+            if let Some(out) = self.paths[i].sf.poll_control(now) {
+                return self.emit(i, now, out, buf);
+            }
+        }
+        if let Some((i, out)) = self.schedule_data(now) {
+            self.round_robin = (i + 1) % n.max(1);
+            return self.emit(i, now, out, buf);
+        }
+        for i in 0..n {
+            if let Some(out) = self.paths[i].sf.poll_ack() {
+                return self.emit(i, now, out, buf);
+            }
+        }
+        None
+    }
+
+    /// Once all data is sent after a shutdown: DATA_FIN on every subflow (§3.3.3), or in
+    /// fallback the subflow's FIN.
+    fn start_local_fin(&mut self, now: Instant) {
+        let Some(fin) = self.local_fin else { return };
+        if self.snd_nxt != fin || self.closed.is_some() {
+            return;
+        }
+        match self.mode {
+            Mode::Fallback(_) => {
+                for p in &mut self.paths {
+                    p.sf.shutdown();
+                }
+            }
+            Mode::Mptcp if !self.local_fin_acked && self.data_fin_deadline.is_none() => {
+                self.data_fin_deadline = Some(now + DATA_FIN_RTO);
+                for p in &mut self.paths {
+                    p.data_fin_due = true;
+                    p.sf.request_ack();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Picks a subflow for new data — the one with the lowest smoothed RTT among those with
+    /// room (the multipath issue brings pluggable schedulers) — and cuts a segment.
+    fn schedule_data(&mut self, now: Instant) -> Option<(usize, Outgoing)> {
+        let unsent = self.send.end().saturating_sub(self.snd_nxt);
+        if unsent == 0 || self.closed.is_some() || self.mode == Mode::Handshake && self.role == Role::Server {
+            return None;
+        }
+        // §3.3.4: the peer's window is shared and relative to the DATA_ACK.
+        let conn_room = match self.mode {
+            Mode::Mptcp => self.peer_edge.saturating_sub(self.snd_nxt),
+            _ => u64::MAX,
+        };
+        let i = (0..self.paths.len())
+            .filter(|&i| self.paths[i].sf.send_capacity() > 0)
+            .min_by_key(|&i| self.paths[i].sf.srtt().unwrap_or_default())?;
+        let sf = &mut self.paths[i].sf;
+        let mss = sf.send_mss() as u64;
+        let room = (sf.send_capacity() as u64).min(conn_room);
+        let want = mss.min(unsent);
+        if room < want && !sf.idle() {
+            // Sender SWS avoidance (RFC 9293 §3.8.6.2.1): wait for a full segment.
+            return None;
+        }
+        if room == 0 {
+            sf.arm_persist(now);
+            return None;
+        }
+        let len = want.min(room) as usize;
+        let payload = self.send.slice(self.snd_nxt, len);
+        let ssn = sf.snd_nxt();
+        let checksum = self.checksum.then(|| dss_checksum(self.snd_nxt, ssn as u32, payload.len() as u16, &payload));
+        let map = TxMap { dsn: self.snd_nxt, ssn, len: payload.len() as u32, checksum };
+        self.snd_nxt += payload.len() as u64;
+        let out = sf.push_data(now, payload, Some(map));
+        Some((i, out))
+    }
+
+    fn emit(&mut self, i: usize, now: Instant, out: Outgoing, buf: &mut [u8]) -> Option<usize> {
+        let mptcp = self.options_for(i, &out);
+        let edge = (self.recv.next() + (self.recv.capacity() - self.recv.readable()) as u64).max(self.rcv_edge);
+        // §3.3.4: the right edge of the connection-level window never moves left.
+        self.rcv_edge = edge;
+        let window = edge - self.recv.next();
+        self.paths[i].sf.emit(now, &out, &EmitParams { mptcp, window }, buf)
+    }
+
+    /// The MPTCP options for one outgoing segment.
+    fn options_for(&mut self, i: usize, out: &Outgoing) -> MptcpOptions {
+        let mut o = MptcpOptions::default();
+        let local = self.local_key.to_wire();
+        let flags = CapableFlags { checksum_required: self.config.checksum, deny_join_id0: false };
+        match (self.mode, out.kind) {
+            (Mode::Fallback(_), _) => {}
+            (_, OutKind::Syn) => o.capable = Some(CapableRepr::new(flags, CapablePhase::Syn)),
+            (_, OutKind::SynAck) => {
+                o.capable = Some(CapableRepr::new(flags, CapablePhase::SynAck { sender_key: local }));
+            }
+            (Mode::Handshake, _) => {}
+            (Mode::Mptcp, kind) => {
+                let remote = self.remote_key.map_or(0, |k| k.to_wire());
+                let data_ack = Some(SeqNum::Long(self.recv.next()));
+                match (kind, out.map) {
+                    (OutKind::Rst, _) => {
+                        let reason = self.paths[i].rst_reason.unwrap_or(crate::wire::mptcp::ResetReason::Unspecified);
+                        o.tcp_rst = Some(TcpRstRepr { flags: 0, reason });
+                        if self.closed == Some(CloseReason::Aborted) {
+                            o.fastclose = Some(FastCloseRepr { receiver_key: remote });
+                        }
+                    }
+                    (OutKind::HandshakeAck, _) if !self.fully_established => {
+                        // §3.1: the third ACK echoes both keys.
+                        let phase = CapablePhase::Ack { sender_key: local, receiver_key: remote };
+                        o.capable = Some(CapableRepr::new(flags, phase));
+                    }
+                    (OutKind::Data, Some(map))
+                        if self.role == Role::Client && !self.fully_established && map.ssn == 1 =>
+                    {
+                        // §3.1: the first data segment carries MP_CAPABLE with the data-level
+                        // length, until a DATA_ACK shows the server has the keys.
+                        let phase = CapablePhase::Data {
+                            sender_key: local,
+                            receiver_key: remote,
+                            data_len: map.len as u16,
+                            checksum: map.checksum,
+                        };
+                        o.capable = Some(CapableRepr::new(flags, phase));
+                    }
+                    (OutKind::Data, Some(map)) => {
+                        o.dss = Some(DssRepr {
+                            data_ack,
+                            mapping: Some(Mapping {
+                                dsn: SeqNum::Long(map.dsn),
+                                ssn: map.ssn as u32,
+                                data_len: map.len as u16,
+                                checksum: map.checksum,
+                            }),
+                            data_fin: false,
+                        });
+                    }
+                    _ => {
+                        o.dss = Some(self.pure_ack_dss(i, data_ack));
+                    }
+                }
+            }
+        }
+        o
+    }
+
+    /// DSS for a segment without payload: the DATA_ACK, and our DATA_FIN while it is owed
+    /// (§3.3.3: DSN of the DATA_FIN, SSN 0, length 1).
+    fn pure_ack_dss(&mut self, i: usize, data_ack: Option<SeqNum>) -> DssRepr {
+        let p = &mut self.paths[i];
+        match self.local_fin {
+            Some(fin) if p.data_fin_due && !self.local_fin_acked => {
+                p.data_fin_due = false;
+                let checksum = self.checksum.then(|| dss_checksum(fin, 0, 1, &[]));
+                DssRepr {
+                    data_ack,
+                    mapping: Some(Mapping { dsn: SeqNum::Long(fin), ssn: 0, data_len: 1, checksum }),
+                    data_fin: true,
+                }
+            }
+            _ => DssRepr { data_ack, mapping: None, data_fin: false },
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! The endpoint: owns listeners and connections, demultiplexes received segments by 4-tuple,
+//! answers segments that match nothing with RST (RFC 9293 §3.10.7.1), and multiplexes the
+//! connections' output and timers behind one sans-IO interface:
+//!
+//! - [`Endpoint::handle`] — a received IP packet, with `now`;
+//! - [`Endpoint::poll_transmit`] — the next IP packet to send;
+//! - [`Endpoint::poll_timeout`] / [`Endpoint::handle_timeout`] — the timer;
+//! - [`Endpoint::poll_event`] — what happened.
+//!
+//! Randomness (keys, initial sequence numbers, timestamp offsets) comes from the injected
+//! [`CryptoRng`]; the driver passes the OS CSPRNG, tests a seeded generator.
+
+use core::fmt;
+use core::net::{IpAddr, SocketAddr};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use rand::CryptoRng;
+
+use crate::connection::{ConnEvent, Connection, ConnectionConfig};
+use crate::crypto::{Key, Token};
+use crate::subflow::SynInfo;
+use crate::time::Instant;
+use crate::wire::mptcp::CapablePhase;
+use crate::wire::{ChecksumMode, SegmentRepr, TcpFlags, TcpOptions};
+
+/// Names a connection of this endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionHandle(pub u64);
+
+/// Endpoint settings.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Settings for every connection.
+    pub connection: ConnectionConfig,
+    /// Most connections at once; further SYNs are answered with RST.
+    pub max_connections: usize,
+    /// Whether received checksums are verified (off when the device already did).
+    pub checksum_mode: ChecksumMode,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> EndpointConfig {
+        EndpointConfig {
+            connection: ConnectionConfig::default(),
+            max_connections: 4096,
+            checksum_mode: ChecksumMode::Full,
+        }
+    }
+}
+
+/// Something that happened at the endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A listener accepted a new connection; take it with [`Endpoint::accept`].
+    Incoming(ConnectionHandle),
+    /// An event of one connection.
+    Connection(ConnectionHandle, ConnEvent),
+}
+
+/// Counters of packets the endpoint could not hand to a connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Packets received.
+    pub packets_received: u64,
+    /// Packets that failed to parse (bad header, checksum, truncated, unsupported).
+    pub malformed: u64,
+    /// Options skipped inside otherwise valid segments.
+    pub ignored_options: u64,
+    /// Segments for no connection and no listener.
+    pub no_connection: u64,
+    /// RSTs sent for such segments.
+    pub resets_sent: u64,
+    /// SYNs refused because of `max_connections`.
+    pub refused: u64,
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectError {
+    /// `max_connections` reached.
+    TooManyConnections,
+    /// No unused token could be drawn.
+    NoToken,
+    /// No free local port for this address pair.
+    NoPort,
+    /// Local and remote address families differ.
+    AddressFamily,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConnectError::TooManyConnections => "too many connections",
+            ConnectError::NoToken => "no unused MPTCP token",
+            ConnectError::NoPort => "no free local port",
+            ConnectError::AddressFamily => "local and remote address families differ",
+        })
+    }
+}
+
+impl core::error::Error for ConnectError {}
+
+/// First ephemeral port (IANA dynamic range).
+const EPHEMERAL_START: u16 = 49152;
+
+/// The sans-IO MPTCP endpoint.
+pub struct Endpoint {
+    config: EndpointConfig,
+    rng: Box<dyn CryptoRng + Send>,
+    connections: BTreeMap<ConnectionHandle, Connection>,
+    by_tuple: HashMap<(SocketAddr, SocketAddr), ConnectionHandle>,
+    tokens: HashMap<Token, ConnectionHandle>,
+    listeners: Vec<SocketAddr>,
+    accept_queue: VecDeque<ConnectionHandle>,
+    next_handle: u64,
+    next_port: u16,
+    stray: VecDeque<Vec<u8>>,
+    events: VecDeque<Event>,
+    round_robin: u64,
+    stats: EndpointStats,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("connections", &self.connections.len())
+            .field("listeners", &self.listeners)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// A new endpoint drawing its randomness from `rng`.
+    pub fn new(config: EndpointConfig, rng: Box<dyn CryptoRng + Send>) -> Endpoint {
+        Endpoint {
+            config,
+            rng,
+            connections: BTreeMap::new(),
+            by_tuple: HashMap::new(),
+            tokens: HashMap::new(),
+            listeners: Vec::new(),
+            accept_queue: VecDeque::new(),
+            next_handle: 0,
+            next_port: EPHEMERAL_START,
+            stray: VecDeque::new(),
+            events: VecDeque::new(),
+            round_robin: 0,
+            stats: EndpointStats::default(),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> EndpointStats {
+        self.stats
+    }
+
+    /// Accepts connections to `addr` (an unspecified IP matches any local address).
+    pub fn listen(&mut self, addr: SocketAddr) {
+        if !self.listeners.contains(&addr) {
+            self.listeners.push(addr);
+        }
+    }
+
+    /// The next connection a listener accepted.
+    pub fn accept(&mut self) -> Option<ConnectionHandle> {
+        self.accept_queue.pop_front()
+    }
+
+    /// A connection, for reading, writing and statistics.
+    pub fn connection(&self, h: ConnectionHandle) -> Option<&Connection> {
+        self.connections.get(&h)
+    }
+
+    /// A connection, for reading, writing, shutdown and abort.
+    pub fn connection_mut(&mut self, h: ConnectionHandle) -> Option<&mut Connection> {
+        self.connections.get_mut(&h)
+    }
+
+    /// Opens a connection from `local_ip` to `remote`.
+    pub fn connect(&mut self, local_ip: IpAddr, remote: SocketAddr) -> Result<ConnectionHandle, ConnectError> {
+        if local_ip.is_ipv4() != remote.is_ipv4() {
+            return Err(ConnectError::AddressFamily);
+        }
+        if self.connections.len() >= self.config.max_connections {
+            return Err(ConnectError::TooManyConnections);
+        }
+        let local = self.ephemeral(local_ip, remote).ok_or(ConnectError::NoPort)?;
+        let key = self.new_key().ok_or(ConnectError::NoToken)?;
+        let (iss, ts) = (self.rng.next_u32(), self.rng.next_u32());
+        let conn = Connection::connect(self.config.connection.clone(), key, local, remote, iss, ts);
+        Ok(self.insert(conn))
+    }
+
+    fn ephemeral(&mut self, ip: IpAddr, remote: SocketAddr) -> Option<SocketAddr> {
+        for _ in 0..=(u16::MAX - EPHEMERAL_START) {
+            let port = self.next_port;
+            self.next_port = if port == u16::MAX { EPHEMERAL_START } else { port + 1 };
+            let local = SocketAddr::new(ip, port);
+            if !self.by_tuple.contains_key(&(local, remote)) {
+                return Some(local);
+            }
+        }
+        None
+    }
+
+    fn new_key(&mut self) -> Option<Key> {
+        let tokens = &self.tokens;
+        Key::generate(self.rng.as_mut(), |t| tokens.contains_key(&t)).ok()
+    }
+
+    fn insert(&mut self, conn: Connection) -> ConnectionHandle {
+        let h = ConnectionHandle(self.next_handle);
+        self.next_handle += 1;
+        for tuple in conn.subflow_addrs() {
+            self.by_tuple.insert(tuple, h);
+        }
+        self.tokens.insert(conn.local_key().token(), h);
+        self.connections.insert(h, conn);
+        h
+    }
+
+    /// Handles one received IP packet.
+    pub fn handle(&mut self, now: Instant, packet: &[u8]) {
+        self.stats.packets_received += 1;
+        let (seg, ignored) = match SegmentRepr::parse(packet, self.config.checksum_mode) {
+            Ok(x) => x,
+            Err(_) => {
+                self.stats.malformed += 1;
+                return;
+            }
+        };
+        self.stats.ignored_options += u64::from(ignored.count);
+        let local = SocketAddr::new(seg.dst, seg.dst_port);
+        let remote = SocketAddr::new(seg.src, seg.src_port);
+        if let Some(&h) = self.by_tuple.get(&(local, remote)) {
+            if let Some(conn) = self.connections.get_mut(&h) {
+                conn.handle_segment(now, &seg);
+            }
+            self.after(h);
+            return;
+        }
+        let syn_only = seg.flags.contains(TcpFlags::SYN) && !seg.flags.contains(TcpFlags::ACK);
+        if syn_only && seg.options.mptcp.join.is_none() && self.listening(local) {
+            self.on_listener_syn(now, local, remote, &seg);
+            return;
+        }
+        self.stats.no_connection += 1;
+        self.reset_stray(&seg);
+    }
+
+    fn listening(&self, local: SocketAddr) -> bool {
+        self.listeners.iter().any(|l| l.port() == local.port() && (l.ip().is_unspecified() || l.ip() == local.ip()))
+    }
+
+    fn on_listener_syn(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, seg: &SegmentRepr<'_>) {
+        if self.connections.len() >= self.config.max_connections {
+            self.stats.refused += 1;
+            self.reset_stray(seg);
+            return;
+        }
+        let Some(key) = self.new_key() else {
+            self.stats.refused += 1;
+            self.reset_stray(seg);
+            return;
+        };
+        // RFC 8684 §3.1: an MP_CAPABLE SYN carries only the version and the checksum flag.
+        let capable = seg.options.mptcp.capable.filter(|c| c.phase == CapablePhase::Syn);
+        let (iss, ts) = (self.rng.next_u32(), self.rng.next_u32());
+        let conn = Connection::accept(
+            self.config.connection.clone(),
+            key,
+            local,
+            remote,
+            iss,
+            ts,
+            &SynInfo::from_segment(seg),
+            capable.map(|c| c.flags.checksum_required),
+        );
+        let h = self.insert(conn);
+        self.accept_queue.push_back(h);
+        self.events.push_back(Event::Incoming(h));
+        let _ = now;
+    }
+
+    /// RFC 9293 §3.10.7.1: a segment for no connection gets a RST (unless it is one).
+    fn reset_stray(&mut self, seg: &SegmentRepr<'_>) {
+        if seg.flags.contains(TcpFlags::RST) {
+            return;
+        }
+        let (seq, ack, flags) = if seg.flags.contains(TcpFlags::ACK) {
+            (seg.ack, 0, TcpFlags::RST)
+        } else {
+            let len = seg.payload.len() as u32
+                + u32::from(seg.flags.contains(TcpFlags::SYN))
+                + u32::from(seg.flags.contains(TcpFlags::FIN));
+            (0, seg.seq.wrapping_add(len), TcpFlags::RST | TcpFlags::ACK)
+        };
+        let rst = SegmentRepr {
+            src: seg.dst,
+            dst: seg.src,
+            tos: 0,
+            hop_limit: 64,
+            src_port: seg.dst_port,
+            dst_port: seg.src_port,
+            seq,
+            ack,
+            flags,
+            window: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        };
+        let mut buf = vec![0u8; 60];
+        if let Ok((len, _)) = rst.emit(&mut buf, ChecksumMode::Full) {
+            buf.truncate(len);
+            self.stray.push_back(buf);
+            self.stats.resets_sent += 1;
+        }
+    }
+
+    /// Moves a connection's events to the endpoint and forgets it once fully closed.
+    fn after(&mut self, h: ConnectionHandle) {
+        let Some(conn) = self.connections.get_mut(&h) else { return };
+        while let Some(e) = conn.poll_event() {
+            self.events.push_back(Event::Connection(h, e));
+        }
+        if conn.is_drained() {
+            let conn = self.connections.remove(&h).expect("present");
+            for tuple in conn.subflow_addrs() {
+                self.by_tuple.remove(&tuple);
+            }
+            self.tokens.remove(&conn.local_key().token());
+        }
+    }
+
+    /// Writes the next packet to send into `buf` (at least 64 KiB + headers is always
+    /// enough; 1500 bytes suffice for the default MSS); returns its length.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if let Some(p) = self.stray.pop_front() {
+            let n = p.len().min(buf.len());
+            buf[..n].copy_from_slice(&p[..n]);
+            return Some(n);
+        }
+        // Round-robin over connections so that one busy connection cannot starve the rest.
+        let start = ConnectionHandle(self.round_robin);
+        let order: Vec<ConnectionHandle> =
+            self.connections.range(start..).chain(self.connections.range(..start)).map(|(h, _)| *h).collect();
+        for h in order {
+            let sent = self.connections.get_mut(&h).and_then(|c| c.poll_transmit(now, buf));
+            self.after(h);
+            if let Some(n) = sent {
+                self.round_robin = h.0 + 1;
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    /// The next instant [`Endpoint::handle_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.connections.values().filter_map(Connection::poll_timeout).min()
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<ConnectionHandle> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| c.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(h, _)| *h)
+            .collect();
+        for h in due {
+            if let Some(c) = self.connections.get_mut(&h) {
+                c.handle_timeout(now);
+            }
+            self.after(h);
+        }
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Runs `f` on a connection, then collects its events (use for write, read, shutdown,
+    /// abort).
+    pub fn with_connection<R>(&mut self, h: ConnectionHandle, f: impl FnOnce(&mut Connection) -> R) -> Option<R> {
+        let r = f(self.connections.get_mut(&h)?);
+        self.after(h);
+        Some(r)
+    }
+}

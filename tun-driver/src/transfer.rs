@@ -1,0 +1,244 @@
+//! The application side of a bulk transfer, driven over an [`Endpoint`]: the client sends a
+//! number of seeded pseudo-random bytes and closes its sending side; the server reads to the
+//! end (and with `echo` sends everything back). Both hash what they sent and received, so that
+//! a run proves its data arrived intact. The simulator, `mptcp sim` and the TUN event loop all
+//! drive the same code.
+
+use core::net::{IpAddr, SocketAddr};
+
+use mptcp_stack::connection::{CloseReason, ConnEvent};
+use mptcp_stack::endpoint::{ConnectionHandle, Endpoint, Event};
+use mptcp_stack::time::Instant;
+use sha2::{Digest, Sha256};
+
+/// Bytes written per call.
+const WRITE_CHUNK: usize = 64 * 1024;
+
+/// A deterministic byte stream (xorshift64*), so that large transfers need no stored data.
+#[derive(Debug, Clone)]
+pub struct PatternSource {
+    state: u64,
+}
+
+impl PatternSource {
+    /// A stream from `seed`.
+    pub fn new(seed: u64) -> PatternSource {
+        PatternSource { state: seed | 1 }
+    }
+
+    /// Fills `buf` with the next bytes.
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            self.state ^= self.state >> 12;
+            self.state ^= self.state << 25;
+            self.state ^= self.state >> 27;
+            let v = self.state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+/// Which end of the transfer this is.
+#[derive(Debug, Clone)]
+pub enum Role {
+    /// Connects to `remote` from `local`, sends `bytes`, then shuts down its side.
+    Client {
+        /// Our address.
+        local: IpAddr,
+        /// The server.
+        remote: SocketAddr,
+        /// How much to send.
+        bytes: u64,
+        /// Seed of the data.
+        seed: u64,
+    },
+    /// Listens on `listen` and reads to the end.
+    Server {
+        /// Where to listen.
+        listen: SocketAddr,
+    },
+}
+
+/// Progress and result of one transfer.
+#[derive(Debug, Clone, Default)]
+pub struct TransferReport {
+    /// Bytes sent by this side.
+    pub bytes_sent: u64,
+    /// Bytes received by this side.
+    pub bytes_received: u64,
+    /// SHA-256 of what was sent.
+    pub sha256_sent: String,
+    /// SHA-256 of what was received.
+    pub sha256_received: String,
+    /// When the connection was established.
+    pub established_at: Option<Instant>,
+    /// Whether it speaks MPTCP (false after fallback).
+    pub mptcp: Option<bool>,
+    /// When the peer's end of stream arrived.
+    pub eof_at: Option<Instant>,
+    /// When and why the connection ended.
+    pub closed: Option<(Instant, CloseReason)>,
+}
+
+/// One side of a bulk transfer over an endpoint.
+#[derive(Debug)]
+pub struct Transfer {
+    role: Role,
+    echo: bool,
+    conn: Option<ConnectionHandle>,
+    source: PatternSource,
+    to_send: u64,
+    shut: bool,
+    pending_echo: Vec<u8>,
+    sent_hash: Sha256,
+    recv_hash: Sha256,
+    report: TransferReport,
+    buf: Vec<u8>,
+}
+
+impl Transfer {
+    /// A transfer in `role`; with `echo` the server sends back what it reads.
+    pub fn new(role: Role, echo: bool) -> Transfer {
+        let (to_send, seed) = match role {
+            Role::Client { bytes, seed, .. } => (bytes, seed),
+            Role::Server { .. } => (0, 0),
+        };
+        Transfer {
+            role,
+            echo,
+            conn: None,
+            source: PatternSource::new(seed),
+            to_send,
+            shut: false,
+            pending_echo: Vec::new(),
+            sent_hash: Sha256::new(),
+            recv_hash: Sha256::new(),
+            report: TransferReport::default(),
+            buf: vec![0; WRITE_CHUNK],
+        }
+    }
+
+    /// Starts it: the client connects, the server listens.
+    pub fn start(&mut self, endpoint: &mut Endpoint) -> Result<(), mptcp_stack::endpoint::ConnectError> {
+        match &self.role {
+            Role::Client { local, remote, .. } => self.conn = Some(endpoint.connect(*local, *remote)?),
+            Role::Server { listen } => endpoint.listen(*listen),
+        }
+        Ok(())
+    }
+
+    /// The connection, once there is one.
+    pub fn connection(&self) -> Option<ConnectionHandle> {
+        self.conn
+    }
+
+    /// What happened so far (hashes are of the bytes so far).
+    pub fn report(&self) -> TransferReport {
+        let mut r = self.report.clone();
+        r.sha256_sent = hex(&self.sent_hash.clone().finalize());
+        r.sha256_received = hex(&self.recv_hash.clone().finalize());
+        r
+    }
+
+    /// The connection ended (cleanly or not).
+    pub fn is_closed(&self) -> bool {
+        self.report.closed.is_some()
+    }
+
+    /// Everything sent was acknowledged and the peer's end of stream arrived.
+    pub fn is_complete(&self) -> bool {
+        self.shut && self.report.eof_at.is_some()
+    }
+
+    /// Handles the endpoint's events and moves data; call after every input to the endpoint.
+    pub fn step(&mut self, now: Instant, endpoint: &mut Endpoint) {
+        while let Some(ev) = endpoint.poll_event() {
+            match ev {
+                Event::Incoming(h) => {
+                    if self.conn.is_none() && endpoint.accept() == Some(h) {
+                        self.conn = Some(h);
+                    }
+                }
+                Event::Connection(h, e) if Some(h) == self.conn => self.on_event(now, e),
+                Event::Connection(..) => {}
+            }
+        }
+        let Some(h) = self.conn else { return };
+        self.read(now, endpoint, h);
+        self.write(endpoint, h);
+    }
+
+    fn on_event(&mut self, now: Instant, e: ConnEvent) {
+        match e {
+            ConnEvent::Established { mptcp } => {
+                self.report.established_at = Some(now);
+                self.report.mptcp = Some(mptcp);
+            }
+            ConnEvent::FellBack(_) => self.report.mptcp = Some(false),
+            ConnEvent::Closed(reason) => self.report.closed = Some((now, reason)),
+            _ => {}
+        }
+    }
+
+    fn read(&mut self, now: Instant, endpoint: &mut Endpoint, h: ConnectionHandle) {
+        loop {
+            let r = endpoint.with_connection(h, |c| c.read(&mut self.buf)).flatten();
+            match r {
+                Some(0) => {
+                    if self.report.eof_at.is_none() {
+                        self.report.eof_at = Some(now);
+                    }
+                    break;
+                }
+                Some(n) => {
+                    self.recv_hash.update(&self.buf[..n]);
+                    self.report.bytes_received += n as u64;
+                    if self.echo {
+                        self.pending_echo.extend_from_slice(&self.buf[..n]);
+                    }
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn write(&mut self, endpoint: &mut Endpoint, h: ConnectionHandle) {
+        if !self.pending_echo.is_empty() {
+            let n = endpoint.with_connection(h, |c| c.write(&self.pending_echo)).unwrap_or(0);
+            self.sent_hash.update(&self.pending_echo[..n]);
+            self.report.bytes_sent += n as u64;
+            self.pending_echo.drain(..n);
+        }
+        while self.to_send > 0 {
+            let want = (self.to_send as usize).min(WRITE_CHUNK);
+            let free = endpoint.connection(h).map_or(0, |c| c.writable());
+            if free == 0 {
+                break;
+            }
+            let chunk = want.min(free);
+            self.source.fill(&mut self.buf[..chunk]);
+            let n = endpoint.with_connection(h, |c| c.write(&self.buf[..chunk])).unwrap_or(0);
+            debug_assert_eq!(n, chunk, "writable() promised the space");
+            self.sent_hash.update(&self.buf[..n]);
+            self.report.bytes_sent += n as u64;
+            self.to_send -= n as u64;
+            if n == 0 {
+                break;
+            }
+        }
+        // The client closes after its data; the server after the client's end of stream (and
+        // its echo).
+        let done_sending = match self.role {
+            Role::Client { .. } => self.to_send == 0,
+            Role::Server { .. } => self.report.eof_at.is_some() && self.pending_echo.is_empty(),
+        };
+        if done_sending && !self.shut {
+            self.shut = true;
+            endpoint.with_connection(h, |c| c.shutdown());
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
