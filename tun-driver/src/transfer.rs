@@ -59,6 +59,17 @@ pub enum Role {
     },
 }
 
+/// When a side shuts down its sending direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosePolicy {
+    /// As soon as its own data is written (the client's default).
+    AfterSend,
+    /// After its data is written and the peer's end of stream arrived (the server's default).
+    AfterEof,
+    /// Abort (MP_FASTCLOSE) once the peer has acknowledged this many bytes.
+    AbortAfter(u64),
+}
+
 /// Progress and result of one transfer.
 #[derive(Debug, Clone, Default)]
 pub struct TransferReport {
@@ -85,6 +96,8 @@ pub struct TransferReport {
 pub struct Transfer {
     role: Role,
     echo: bool,
+    close: ClosePolicy,
+    reading: bool,
     conn: Option<ConnectionHandle>,
     source: PatternSource,
     to_send: u64,
@@ -103,9 +116,15 @@ impl Transfer {
             Role::Client { bytes, seed, .. } => (bytes, seed),
             Role::Server { .. } => (0, 0),
         };
+        let close = match role {
+            Role::Client { .. } => ClosePolicy::AfterSend,
+            Role::Server { .. } => ClosePolicy::AfterEof,
+        };
         Transfer {
             role,
             echo,
+            close,
+            reading: true,
             conn: None,
             source: PatternSource::new(seed),
             to_send,
@@ -116,6 +135,23 @@ impl Transfer {
             report: TransferReport::default(),
             buf: vec![0; WRITE_CHUNK],
         }
+    }
+
+    /// Sets when this side closes.
+    pub fn set_close_policy(&mut self, close: ClosePolicy) {
+        self.close = close;
+    }
+
+    /// Makes this side send `bytes` of data seeded with `seed` (the server sends nothing by
+    /// default).
+    pub fn set_send(&mut self, bytes: u64, seed: u64) {
+        self.to_send = bytes;
+        self.source = PatternSource::new(seed);
+    }
+
+    /// Stops or resumes reading (to let the receive window fill up).
+    pub fn set_reading(&mut self, reading: bool) {
+        self.reading = reading;
     }
 
     /// Starts it: the client connects, the server listens.
@@ -164,8 +200,18 @@ impl Transfer {
             }
         }
         let Some(h) = self.conn else { return };
-        self.read(now, endpoint, h);
+        if self.reading {
+            self.read(now, endpoint, h);
+        }
         self.write(endpoint, h);
+        // Closing or aborting may have ended the connection already.
+        while let Some(ev) = endpoint.poll_event() {
+            if let Event::Connection(c, e) = ev
+                && c == h
+            {
+                self.on_event(now, e);
+            }
+        }
     }
 
     fn on_event(&mut self, now: Instant, e: ConnEvent) {
@@ -226,11 +272,18 @@ impl Transfer {
                 break;
             }
         }
-        // The client closes after its data; the server after the client's end of stream (and
-        // its echo).
-        let done_sending = match self.role {
-            Role::Client { .. } => self.to_send == 0,
-            Role::Server { .. } => self.report.eof_at.is_some() && self.pending_echo.is_empty(),
+        let sent_all = self.to_send == 0 && self.pending_echo.is_empty();
+        let done_sending = match self.close {
+            ClosePolicy::AfterSend => sent_all,
+            ClosePolicy::AfterEof => sent_all && self.report.eof_at.is_some(),
+            ClosePolicy::AbortAfter(n) => {
+                let acked = endpoint.connection(h).map_or(0, |c| c.stats().bytes_acked);
+                if acked >= n && !self.shut {
+                    self.shut = true;
+                    endpoint.with_connection(h, |c| c.abort());
+                }
+                false
+            }
         };
         if done_sending && !self.shut {
             self.shut = true;

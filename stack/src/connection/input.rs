@@ -125,6 +125,19 @@ impl Connection {
             {
                 self.fall_back(FallbackReason::OptionsStripped);
             }
+            // §3.7: once established, every segment of an MPTCP peer carries a DSS (the kernel
+            // puts a DATA_ACK on all of them). A segment with no MPTCP option at all means a
+            // middlebox strips them, or the peer fell back: with one subflow, fall back too.
+            (_, Mode::Mptcp)
+                if self.fully_established
+                    && self.paths.len() == 1
+                    && state.is_synchronized()
+                    && !seg.flags.contains(TcpFlags::RST)
+                    && !seg.flags.contains(TcpFlags::SYN)
+                    && seg.options.mptcp.is_empty() =>
+            {
+                self.fall_back(FallbackReason::OptionsStripped);
+            }
             _ => {}
         }
         true
@@ -147,7 +160,7 @@ impl Connection {
         self.tx_linear = Some((1, self.local_key.idsn().wrapping_add(1)));
         if let Some(p) = self.paths.first_mut() {
             let rcv = p.sf.rcv_nxt().max(1);
-            p.rx_maps.set_linear(rcv, self.recv.next());
+            p.rx_maps.fall_back_at(rcv, self.recv.next());
             p.sf.set_option_overhead(0);
         }
         if was_mptcp && self.fully_established_or_data() {
@@ -285,8 +298,8 @@ impl Connection {
             // was reinjected, fall back with the data intact; otherwise reset.
             if self.mode == Mode::Mptcp && self.paths.len() == 1 {
                 let base = self.recv.next();
-                self.paths[i].rx_maps.set_linear(at, base);
                 self.fall_back(FallbackReason::OptionsStripped);
+                self.paths[i].rx_maps.fall_back_at(at, base);
                 r.deliver.extend(self.paths[i].rx_maps.resolve(at, rest).deliver);
             } else if self.mode == Mode::Mptcp {
                 self.protocol_error(i);

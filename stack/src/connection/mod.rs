@@ -341,7 +341,7 @@ impl Connection {
 
     /// Can every subflow and this connection be forgotten?
     pub fn is_drained(&self) -> bool {
-        self.closed.is_some() && self.paths.iter().all(|p| p.sf.state() == TcpState::Closed)
+        self.closed.is_some() && self.paths.iter().all(|p| p.sf.state() == TcpState::Closed && !p.sf.rst_pending())
     }
 
     /// The next connection event.

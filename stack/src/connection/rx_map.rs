@@ -56,6 +56,9 @@ pub(crate) struct RxMaps {
     maps: VecDeque<RxMap>,
     /// After fallback (or an infinite mapping): every byte from `ssn` maps linearly from `dsn`.
     linear: Option<(u64, u64)>,
+    /// The highest mapping seen, as (ssn, dsn): on one subflow the peer's data is linear, so
+    /// a fallback continues from it.
+    latest: Option<(u64, u64)>,
 }
 
 impl RxMaps {
@@ -75,6 +78,9 @@ impl RxMaps {
         if self.maps.len() >= MAX_MAPS {
             return Err(MapError::TooMany);
         }
+        if self.latest.is_none_or(|(s, _)| ssn >= s) {
+            self.latest = Some((ssn, dsn));
+        }
         let at = self.maps.partition_point(|m| m.ssn < ssn);
         self.maps.insert(at, RxMap { ssn, dsn, len, checksum, pieces: Vec::new(), held: 0 });
         Ok(())
@@ -83,6 +89,16 @@ impl RxMaps {
     /// From now on bytes at and after `ssn` map linearly from `dsn` (fallback, §3.7).
     pub(crate) fn set_linear(&mut self, ssn: u64, dsn: u64) {
         self.linear = Some((ssn, dsn));
+    }
+
+    /// Falls back at `ssn`: bytes continue the latest mapping seen (the peer sent its data in
+    /// order on this one subflow), or start at `dsn_if_none` when no mapping was ever seen.
+    pub(crate) fn fall_back_at(&mut self, ssn: u64, dsn_if_none: u64) {
+        let dsn = match self.latest {
+            Some((s, d)) if s <= ssn => d + (ssn - s),
+            _ => dsn_if_none,
+        };
+        self.set_linear(ssn, dsn);
     }
 
     /// Turns payload received at `ssn` into data-level pieces.

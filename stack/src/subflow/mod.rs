@@ -401,6 +401,11 @@ impl Subflow {
         self.state
     }
 
+    /// A RST is waiting to be sent.
+    pub fn rst_pending(&self) -> bool {
+        self.rst_pending
+    }
+
     /// Why it ended, once it has.
     pub fn ended(&self) -> Option<SubflowEnd> {
         self.ended
@@ -507,7 +512,9 @@ impl Subflow {
 
     /// Aborts: queue a RST and end.
     pub fn abort(&mut self) {
-        if self.state != TcpState::Closed && self.ended.is_none() {
+        // RFC 9293 §3.10.5: a RST only where the peer may hold state for us.
+        let peer_has_state = self.state.is_synchronized() || self.state == TcpState::SynReceived;
+        if peer_has_state && self.state != TcpState::TimeWait && self.ended.is_none() {
             self.rst_pending = true;
         }
         self.end(SubflowEnd::Aborted);

@@ -98,7 +98,9 @@ impl Subflow {
     /// How many bytes of new data this subflow may send now: limited by the congestion window
     /// and the peer's window (RFC 5681 §3, RFC 9293 §3.8.6).
     pub fn send_capacity(&self) -> usize {
-        if !self.state.can_send() || self.fin_queued || self.rto_recovery.is_some() {
+        // The third ACK goes out on its own first, as the kernel sends it (it carries the
+        // MP_CAPABLE keys; RFC 8684 §3.1).
+        if !self.state.can_send() || self.fin_queued || self.rto_recovery.is_some() || self.handshake_ack_due {
             return 0;
         }
         let cwnd_room = self.cc.window().saturating_sub(self.flight());
