@@ -38,6 +38,11 @@ impl Connection {
             self.after_subflow_changes();
             return;
         }
+        if self.mode == Mode::Mptcp
+            && let Some(fail) = opts.fail
+        {
+            self.on_mp_fail(fail.dsn);
+        }
         let was_established = self.paths[i].sf.state().is_synchronized();
         let out = self.paths[i].sf.on_segment(now, seg);
         if out.ended.is_some() && seg.flags.contains(TcpFlags::RST) && self.paths.len() == 1 {
@@ -194,8 +199,9 @@ impl Connection {
         let ssn = SeqNum::Short(map.ssn).expand(self.paths[i].sf.rcv_nxt());
         if map.is_infinite() {
             // §3.7: an infinite mapping turns the connection into TCP from this point.
-            self.paths[i].rx_maps.set_linear(ssn, dsn);
             self.fall_back(FallbackReason::ChecksumFailed);
+            self.paths[i].rx_maps.set_linear(ssn, dsn);
+            self.mp_fail_to_send = None;
             return true;
         }
         let mut len = u64::from(map.data_len);
@@ -306,13 +312,22 @@ impl Connection {
                 return;
             }
         }
-        if r.checksum_failed.is_some() {
-            // §3.7: a failed checksum. MP_FAIL and the infinite mapping are not implemented
-            // yet: the subflow is reset with "middlebox interference".
-            self.paths[i].rst_reason = Some(ResetReason::Middlebox);
-            self.paths[i].sf.abort();
-            self.close_with(CloseReason::ProtocolError);
-            return;
+        if let Some(dsn) = r.checksum_failed {
+            if self.mode == Mode::Mptcp && self.paths.len() == 1 {
+                // §3.7: with one subflow, MP_FAIL names the failed mapping; the peer answers
+                // with an infinite mapping from there and both continue as TCP. The failed
+                // bytes are not DATA_ACKed, so they come again.
+                self.mp_fail_to_send.get_or_insert(dsn);
+                self.paths[i].sf.request_ack();
+            } else {
+                // With other subflows the failing one is reset (§3.7, "middlebox interference").
+                self.paths[i].rst_reason = Some(ResetReason::Middlebox);
+                self.paths[i].sf.abort();
+                if self.paths.iter().all(|p| p.sf.ended().is_some()) {
+                    self.close_with(CloseReason::ProtocolError);
+                }
+                return;
+            }
         }
         let mut any = false;
         for (dsn, bytes) in r.deliver {
@@ -320,6 +335,15 @@ impl Connection {
         }
         if any && self.recv.readable() > 0 {
             self.events.push_back(ConnEvent::Readable);
+        }
+    }
+
+    /// §3.7: the peer's checksum failed for the mapping at `dsn`: send again from there under
+    /// an infinite mapping.
+    fn on_mp_fail(&mut self, dsn: u64) {
+        if self.paths.len() == 1 && dsn >= self.data_una && dsn <= self.snd_nxt && !self.send_infinite {
+            self.snd_nxt = dsn;
+            self.send_infinite = true;
         }
     }
 

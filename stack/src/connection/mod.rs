@@ -220,6 +220,11 @@ pub struct Connection {
     remote_fin_done: bool,
     /// Fallback: our bytes map linearly from this (ssn, dsn).
     tx_linear: Option<(u64, u64)>,
+    /// A checksum failed at this DSN: MP_FAIL goes on our ACKs until the peer's infinite
+    /// mapping arrives (RFC 8684 §3.7).
+    mp_fail_to_send: Option<u64>,
+    /// The peer sent MP_FAIL: the next data segment carries the infinite mapping (§3.7).
+    send_infinite: bool,
     closed: Option<CloseReason>,
     events: VecDeque<ConnEvent>,
     bytes_read: u64,
@@ -296,6 +301,8 @@ impl Connection {
             remote_fin: None,
             remote_fin_done: false,
             tx_linear: None,
+            mp_fail_to_send: None,
+            send_infinite: false,
             closed: None,
             events: VecDeque::new(),
             bytes_read: 0,

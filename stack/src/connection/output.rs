@@ -2,14 +2,19 @@
 //! segment (RFC 8684 §3.1, §3.3), DATA_FIN on every subflow (§3.3.3), and MP_FASTCLOSE /
 //! MP_TCPRST on resets (§3.5, §3.6).
 
-use super::{CloseReason, Connection, DATA_FIN_RTO, Mode, Role};
+use super::{CloseReason, Connection, DATA_FIN_RTO, FallbackReason, Mode, Role};
 use crate::crypto::dss_checksum;
 use crate::subflow::{EmitParams, OutKind, Outgoing, TxMap};
 use crate::time::Instant;
 use crate::wire::MptcpOptions;
 use crate::wire::mptcp::{
-    CapableFlags, CapablePhase, CapableRepr, DssRepr, FastCloseRepr, Mapping, SeqNum, TcpRstRepr,
+    CapableFlags, CapablePhase, CapableRepr, DssRepr, FailRepr, FastCloseRepr, Mapping, SeqNum, TcpRstRepr,
 };
+
+/// The DSS mapping of a segment's [`TxMap`] (length 0 is the infinite mapping).
+fn dss_mapping(map: TxMap) -> Mapping {
+    Mapping { dsn: SeqNum::Long(map.dsn), ssn: map.ssn as u32, data_len: map.len as u16, checksum: map.checksum }
+}
 
 impl Connection {
     /// Writes the next segment this connection wants sent into `buf`; returns its length.
@@ -93,10 +98,22 @@ impl Connection {
         let len = want.min(room) as usize;
         let payload = self.send.slice(self.snd_nxt, len);
         let ssn = sf.snd_nxt();
-        let checksum = self.checksum.then(|| dss_checksum(self.snd_nxt, ssn as u32, payload.len() as u16, &payload));
-        let map = TxMap { dsn: self.snd_nxt, ssn, len: payload.len() as u32, checksum };
+        let map = if self.send_infinite {
+            // §3.7: the infinite mapping (length 0, checksum field 0) starts at this byte.
+            TxMap { dsn: self.snd_nxt, ssn, len: 0, checksum: self.checksum.then_some(0) }
+        } else {
+            let checksum =
+                self.checksum.then(|| dss_checksum(self.snd_nxt, ssn as u32, payload.len() as u16, &payload));
+            TxMap { dsn: self.snd_nxt, ssn, len: payload.len() as u32, checksum }
+        };
+        let dsn = self.snd_nxt;
         self.snd_nxt += payload.len() as u64;
         let out = sf.push_data(now, payload, Some(map));
+        if self.send_infinite {
+            self.send_infinite = false;
+            self.fall_back(FallbackReason::ChecksumFailed);
+            self.tx_linear = Some((ssn, dsn));
+        }
         Some((i, out))
     }
 
@@ -115,6 +132,10 @@ impl Connection {
         let local = self.local_key.to_wire();
         let flags = CapableFlags { checksum_required: self.config.checksum, deny_join_id0: false };
         match (self.mode, out.kind) {
+            (Mode::Fallback(FallbackReason::ChecksumFailed), OutKind::Data) if out.map.is_some_and(|m| m.len == 0) => {
+                // A retransmission of the segment that carries the infinite mapping keeps it.
+                o.dss = Some(DssRepr { data_ack: None, mapping: out.map.map(dss_mapping), data_fin: false });
+            }
             (Mode::Fallback(_), _) => {}
             (_, OutKind::Syn) => o.capable = Some(CapableRepr::new(flags, CapablePhase::Syn)),
             (_, OutKind::SynAck) => {
@@ -151,19 +172,12 @@ impl Connection {
                         o.capable = Some(CapableRepr::new(flags, phase));
                     }
                     (OutKind::Data, Some(map)) => {
-                        o.dss = Some(DssRepr {
-                            data_ack,
-                            mapping: Some(Mapping {
-                                dsn: SeqNum::Long(map.dsn),
-                                ssn: map.ssn as u32,
-                                data_len: map.len as u16,
-                                checksum: map.checksum,
-                            }),
-                            data_fin: false,
-                        });
+                        o.dss = Some(DssRepr { data_ack, mapping: Some(dss_mapping(map)), data_fin: false });
                     }
                     _ => {
                         o.dss = Some(self.pure_ack_dss(i, data_ack));
+                        // §3.7: MP_FAIL rides on pure ACKs (beside a data mapping it would not fit).
+                        o.fail = self.mp_fail_to_send.map(|dsn| FailRepr { dsn });
                     }
                 }
             }
