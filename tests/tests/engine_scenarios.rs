@@ -286,3 +286,28 @@ fn a_corrupted_payload_fails_the_checksum_and_falls_back_with_data_intact() {
     assert_eq!(mptcp_flags(&sim), (Some(false), Some(false)), "MP_FAIL and the infinite mapping fell back");
     closed_normally(&sim);
 }
+
+#[test]
+fn a_lost_window_update_is_recovered_by_window_probes() {
+    use mptcp_tun_driver::sim::{Action, Direction};
+    let mut small = cfg();
+    small.connection.recv_buffer = 64 * 1024;
+    let bytes = 500_000;
+    let mut sim = transfer_sim(&[link(100, 10)], bytes, 16, cfg(), small, false);
+    sim.b_mut().transfer.set_reading(false);
+    // The server's ACKs are blackholed from 1.5 s (the client is idle at its zero window by then)
+    // to 3.5 s; it reads again at 2 s, so its window update is lost.
+    let lift = Instant::from_millis(3500);
+    sim.schedule(Instant::from_millis(1500), Action::SetBlackhole { path: 0, direction: Direction::BToA, on: true });
+    sim.schedule(lift, Action::SetBlackhole { path: 0, direction: Direction::BToA, on: false });
+    sim.run_to(Instant::from_millis(2000)).expect("runs");
+    assert_eq!(sim.b().transfer.report().bytes_received, 0);
+    let before = conn_stats(sim.a()).expect("connection").subflows[0].stats;
+    assert_eq!(before.rto_count, 0, "nothing was in flight at the zero window");
+    sim.b_mut().transfer.set_reading(true);
+    run_to_close(&mut sim, LIMIT);
+    assert_intact(&sim, bytes, false);
+    let after = sim.a().transfer.report();
+    assert!(after.closed.is_some_and(|(t, _)| t > lift), "the transfer resumed only after the outage");
+    closed_normally(&sim);
+}

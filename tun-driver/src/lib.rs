@@ -15,6 +15,9 @@
 //!   of the end-to-end tests.
 #![forbid(unsafe_code)]
 
+/// The protocol core this driver runs, for the layers above (they reach it only through here).
+pub use mptcp_stack as stack;
+
 pub mod link;
 pub mod sim;
 pub mod transfer;

@@ -288,6 +288,7 @@ mod tests {
             bytes_in_flight,
             srtt: Some(rtt),
             min_rtt: Some(rtt),
+            rtt_sample: Some(rtt),
             mss: MSS,
             app_limited: false,
         }

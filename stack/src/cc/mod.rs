@@ -87,6 +87,8 @@ pub struct AckEvent {
     pub srtt: Option<Duration>,
     /// Minimum RTT observed, if any.
     pub min_rtt: Option<Duration>,
+    /// The RTT sample this ACK produced, if it produced one (RFC 6298 / Karn).
+    pub rtt_sample: Option<Duration>,
     /// The subflow's sender MSS (SMSS) in bytes.
     pub mss: u32,
     /// The sender was not limited by the congestion window when the acknowledged data was sent

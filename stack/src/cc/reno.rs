@@ -127,6 +127,7 @@ mod tests {
             bytes_in_flight,
             srtt: Some(Duration::from_millis(100)),
             min_rtt: Some(Duration::from_millis(100)),
+            rtt_sample: Some(Duration::from_millis(100)),
             mss: MSS,
             app_limited: false,
         }

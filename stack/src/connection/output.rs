@@ -80,9 +80,16 @@ impl Connection {
             Mode::Mptcp => self.peer_edge.saturating_sub(self.snd_nxt),
             _ => u64::MAX,
         };
-        let i = (0..self.paths.len())
+        let best = (0..self.paths.len())
             .filter(|&i| self.paths[i].sf.send_capacity() > 0)
-            .min_by_key(|&i| self.paths[i].sf.srtt().unwrap_or_default())?;
+            .min_by_key(|&i| self.paths[i].sf.srtt().unwrap_or_default());
+        let Some(i) = best else {
+            // Data waits and no subflow may send: if it is the peer's window, probe it.
+            for p in &mut self.paths {
+                p.sf.arm_persist(now);
+            }
+            return None;
+        };
         let sf = &mut self.paths[i].sf;
         let mss = sf.send_mss() as u64;
         let room = (sf.send_capacity() as u64).min(conn_room);
@@ -175,7 +182,11 @@ impl Connection {
                         o.dss = Some(DssRepr { data_ack, mapping: Some(dss_mapping(map)), data_fin: false });
                     }
                     _ => {
-                        o.dss = Some(self.pure_ack_dss(i, data_ack));
+                        // A 4-byte DATA_ACK on segments without a mapping leaves room for a second
+                        // SACK block beside the timestamps (§3.3: the peer expands it, as the
+                        // kernel's `mptcp_expand_seq()` does).
+                        let short_ack = Some(SeqNum::Short(self.recv.next() as u32));
+                        o.dss = Some(self.pure_ack_dss(i, short_ack));
                         // §3.7: MP_FAIL rides on pure ACKs (beside a data mapping it would not fit).
                         o.fail = self.mp_fail_to_send.map(|dsn| FailRepr { dsn });
                     }

@@ -120,6 +120,8 @@ impl Subflow {
 
     /// Sends new data: `payload` at the next sequence number, belonging to `map`.
     pub fn push_data(&mut self, now: Instant, payload: Bytes, map: Option<TxMap>) -> Outgoing {
+        self.persist_deadline = None;
+        self.persist_backoff = 0;
         let seq = self.snd_nxt;
         self.snd_nxt += payload.len() as u64;
         self.tx.push_back(TxSeg {
@@ -327,6 +329,7 @@ impl Subflow {
         }
         let blocks = self.sack_blocks_of(seg);
         let mss = self.mss32();
+        let sent_at = if ack > self.snd_una { self.rtt_candidate(ack) } else { None };
         let info = self.scoreboard.on_ack(ack.max(self.snd_una), self.snd_nxt, &blocks, mss);
         if info.reneged {
             // The peer dropped SACKed data; Linux retransmits soon: max(SRTT/2, 10 ms).
@@ -358,7 +361,7 @@ impl Subflow {
         }
         self.dupacks = 0;
         self.consecutive_rtos = 0;
-        self.sample_rtt(now, ack, seg);
+        let rtt_sample = self.sample_rtt(now, sent_at, seg);
         self.drop_acked(ack);
         self.snd_una = ack;
         self.stats.bytes_acked += newly;
@@ -388,6 +391,7 @@ impl Subflow {
                 bytes_in_flight: flight_before,
                 srtt: self.rtt.srtt(),
                 min_rtt: self.rtt.min_rtt(),
+                rtt_sample,
                 mss,
                 // Linux `tcp_is_cwnd_limited()` in spirit: less than half the window in use.
                 app_limited: flight_before * 2 < self.cc.window(),
@@ -437,9 +441,19 @@ impl Subflow {
 
     /// RTT sample (RFC 6298 §3, Karn): from the newest fully acknowledged segment sent once,
     /// else from the timestamp echo (RFC 7323 §4).
-    fn sample_rtt(&mut self, now: Instant, ack: u64, seg: &SegmentRepr<'_>) {
-        let exact =
-            self.tx.iter().take_while(|s| s.end() <= ack).filter(|s| !s.retransmitted).filter_map(|s| s.sent_at).last();
+    /// When the newest segment this ACK newly covers was sent, if that segment was sent once
+    /// and not SACKed before (a segment SACKed long ago would measure the hole, not the path;
+    /// Linux skips those too). Call before the scoreboard forgets the SACKs.
+    fn rtt_candidate(&self, ack: u64) -> Option<Instant> {
+        self.tx
+            .iter()
+            .take_while(|s| s.end() <= ack)
+            .filter(|s| !(s.retransmitted || self.sack_ok && self.scoreboard.is_sacked(s.seq..s.end())))
+            .filter_map(|s| s.sent_at)
+            .last()
+    }
+
+    fn sample_rtt(&mut self, now: Instant, exact: Option<Instant>, seg: &SegmentRepr<'_>) -> Option<Duration> {
         let sample = match exact {
             Some(sent) => Some(now - sent),
             None => match seg.options.timestamp {
@@ -453,6 +467,7 @@ impl Subflow {
         if let Some(s) = sample {
             self.rtt.on_sample(s);
         }
+        sample
     }
 
     fn drop_acked(&mut self, ack: u64) {
@@ -534,10 +549,11 @@ impl Subflow {
         self.arm_rto(now);
     }
 
-    /// Arms the zero-window probe timer when the peer's window holds back queued data and
-    /// nothing is in flight to bring a window update (RFC 9293 §3.8.6.1).
+    /// Arms the zero-window probe timer: the peer's window (the subflow's, or the shared
+    /// connection-level one) holds back queued data and nothing is in flight to bring a window
+    /// update (RFC 9293 §3.8.6.1).
     pub fn arm_persist(&mut self, now: Instant) {
-        if self.persist_deadline.is_none() && self.idle() && self.window_limited() {
+        if self.persist_deadline.is_none() && self.idle() && self.state.can_send() {
             self.persist_deadline = Some(now + self.rtt.rto());
         }
     }
