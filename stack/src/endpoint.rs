@@ -346,11 +346,23 @@ impl Endpoint {
             buf[..n].copy_from_slice(&p[..n]);
             return Some(n);
         }
-        // Round-robin over connections so that one busy connection cannot starve the rest.
-        let start = ConnectionHandle(self.round_robin);
-        let order: Vec<ConnectionHandle> =
-            self.connections.range(start..).chain(self.connections.range(..start)).map(|(h, _)| *h).collect();
-        for h in order {
+        // Round-robin over connections so that one busy connection cannot starve the rest:
+        // start after the one that sent last, wrap around once.
+        let start = self.round_robin;
+        let mut cursor = start;
+        let mut wrapped = false;
+        loop {
+            let next = self.connections.range(ConnectionHandle(cursor)..).next().map(|(h, _)| *h);
+            let h = match next {
+                Some(h) if !wrapped || h.0 < start => h,
+                None if !wrapped && start > 0 => {
+                    wrapped = true;
+                    cursor = 0;
+                    continue;
+                }
+                _ => return None,
+            };
+            cursor = h.0 + 1;
             let sent = self.connections.get_mut(&h).and_then(|c| c.poll_transmit(now, buf));
             self.after(h);
             if let Some(n) = sent {
@@ -358,7 +370,6 @@ impl Endpoint {
                 return Some(n);
             }
         }
-        None
     }
 
     /// The next instant [`Endpoint::handle_timeout`] must be called.

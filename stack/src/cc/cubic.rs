@@ -1,9 +1,10 @@
 //! CUBIC (RFC 9438): after a congestion event the window follows
 //! `W_cubic(t) = C*(t-K)^3 + W_max`, with a Reno-friendly floor `W_est`.
 //!
-//! - Slow start is Reno's (RFC 5681 + RFC 3465 L = 2), as RFC 9438 §4.10 allows. HyStart++
-//!   (RFC 9406) is future work; it would end slow start without loss, a case the epoch logic
-//!   already handles (§4.10: `W_max` undefined, so `K = 0`).
+//! - The initial slow start is HyStart++ (RFC 9406, as RFC 9438 §4.10 recommends; see the
+//!   `hystart` module); later ones are Reno's (RFC 5681 + RFC 3465 L = 2). When HyStart++ ends
+//!   slow start without loss, the first stage has `W_max` undefined, so `K = 0` and
+//!   `cwnd_prior = cwnd` (§4.10).
 //! - A congestion-avoidance stage ("epoch") starts at the first ACK processed in congestion
 //!   avoidance after slow start or after recovery ends (§4.2: `t` counts from the beginning of
 //!   the current congestion avoidance stage, so time spent in recovery is not counted). A
@@ -22,7 +23,8 @@
 
 use core::time::Duration;
 
-use super::{AckEvent, Algorithm, CongestionControl, initial_window, reduced_ssthresh, slow_start, smss};
+use super::hystart::HyStart;
+use super::{AckEvent, Algorithm, CongestionControl, initial_window, reduced_ssthresh, smss};
 use crate::time::Instant;
 
 /// RFC 9438 §4.1.1: C, in segments per second cubed.
@@ -51,6 +53,8 @@ pub struct Cubic {
     epoch: Option<Epoch>,
     /// Growth below one byte, not yet in `cwnd` (0 <= frac < 1).
     frac: f64,
+    /// RFC 9406 state for the initial slow start.
+    hystart: HyStart,
 }
 
 /// One congestion-avoidance stage (RFC 9438 §4.2).
@@ -92,6 +96,7 @@ impl Cubic {
             cwnd_prior: 0,
             epoch: None,
             frac: 0.0,
+            hystart: HyStart::new(true),
         }
     }
 
@@ -99,6 +104,13 @@ impl Cubic {
     /// is known to be alone at its bottleneck.
     pub fn with_fast_convergence(mut self, on: bool) -> Cubic {
         self.fast_convergence = on;
+        self
+    }
+
+    /// Turns HyStart++ (RFC 9406) off or on for the initial slow start; off gives the plain
+    /// RFC 5681 / RFC 3465 (L = 2) slow start. Call before the first ACK.
+    pub fn with_hystart(mut self, on: bool) -> Cubic {
+        self.hystart = HyStart::new(on);
         self
     }
 
@@ -184,6 +196,17 @@ impl CongestionControl for Cubic {
         if self.in_recovery || ev.bytes_acked == 0 {
             return;
         }
+        let mss = smss(ev.mss);
+        let mut acked = ev.bytes_acked;
+        if self.cwnd < self.ssthresh {
+            // RFC 9438 §4.10: HyStart++ (RFC 9406 §4.2) in the initial slow start, Reno slow
+            // start (RFC 5681 §3.1, RFC 3465 §2.2) after. No growth when app-limited, but
+            // HyStart++ still counts the ACK in its rounds and RTT samples.
+            acked = self.hystart.on_ack(&mut self.cwnd, &mut self.ssthresh, ev, mss);
+            if acked == 0 {
+                return;
+            }
+        }
         if ev.app_limited {
             // RFC 9438 §5.8: no growth while app-limited, and t must not include that time.
             if let Some(epoch) = &mut self.epoch {
@@ -191,15 +214,6 @@ impl CongestionControl for Cubic {
                 epoch.last_ack = ev.now;
             }
             return;
-        }
-        let mss = smss(ev.mss);
-        let mut acked = ev.bytes_acked;
-        if self.cwnd < self.ssthresh {
-            // RFC 9438 §4.10: Reno slow start (RFC 5681 §3.1, RFC 3465 §2.2).
-            acked = slow_start(&mut self.cwnd, self.ssthresh, acked, mss);
-            if acked == 0 {
-                return;
-            }
         }
         self.avoid(ev, acked, mss);
     }
@@ -242,9 +256,10 @@ impl CongestionControl for Cubic {
     fn on_rto(&mut self, _now: Instant, bytes_in_flight: u64, mss: u32) {
         let mss = smss(mss);
         // RFC 9438 §4.8: ssthresh as in §4.6 (β_cubic), held on repeated timeouts of the same
-        // data (RFC 5681 §3.1).
+        // data (RFC 5681 §3.1). As in §4.6 above, flight_size is capped at cwnd: after a lost
+        // retransmission, snd.nxt - snd.una can be many windows (mostly SACKed data).
         if !self.rto_backoff {
-            self.ssthresh = reduced_ssthresh(bytes_in_flight, BETA_NUM, BETA_DEN, mss);
+            self.ssthresh = reduced_ssthresh(bytes_in_flight.min(self.cwnd), BETA_NUM, BETA_DEN, mss);
         }
         // RFC 9438 §4.8 / RFC 5681 §3.1: cwnd = 1 SMSS; the next stage uses K = 0 and W_max =
         // cwnd at its start.
@@ -356,9 +371,49 @@ mod tests {
         clock(&mut cc, Instant::from_millis(50), rtt, 2);
         assert_eq!(cc.window(), 80_000);
         assert!(cc.in_slow_start());
-        // RFC 3465 L = 2 applies here too.
+        // HyStart++ (the default): L = 8 (RFC 9406 §4.3, non-paced sender).
+        cc.on_ack(&ack(Instant::from_millis(200), 10_000, 80_000, rtt));
+        assert_eq!(cc.window(), 88_000);
+        // Without it, RFC 3465 L = 2 applies here too.
+        let mut cc = Cubic::new(MSS).with_hystart(false);
+        clock(&mut cc, Instant::ZERO, rtt, 3);
+        assert_eq!(cc.window(), 80_000);
         cc.on_ack(&ack(Instant::from_millis(200), 10_000, 80_000, rtt));
         assert_eq!(cc.window(), 82_000);
+    }
+
+    #[test]
+    fn hystart_exit_starts_a_k_zero_stage() {
+        // A cwnd-limited sender, one MSS per ACK; the RTT rises by 20 ms (> RttThresh =
+        // 12.5 ms) once the window passes 40 segments, as a queue would.
+        let rtt_of = |cwnd: u64| Duration::from_millis(if cwnd < 40_000 { 100 } else { 120 });
+        let mut cc = Cubic::new(MSS);
+        let mut now = Instant::ZERO;
+        let mut entry = 0;
+        while cc.in_slow_start() {
+            cc.on_ack(&ack(now, 1000, cc.window(), rtt_of(cc.window())));
+            if cc.hystart.in_css() && entry == 0 {
+                entry = cc.window();
+            }
+            now += Duration::from_millis(1);
+            assert!(now < Instant::from_millis(10_000), "no exit: cwnd {}", cc.window());
+        }
+        // CSS starts 8 samples into the first round that is all 120 ms, then grows x1.25 per
+        // round for 5 rounds, the first one partial.
+        let exit = cc.window();
+        let growth = exit as f64 / entry as f64;
+        assert!((40_000..100_000).contains(&entry) && (2.3..3.1).contains(&growth), "{entry} -> {exit}");
+        assert_eq!(cc.ssthresh(), exit, "RFC 9406 §4.2: ssthresh = cwnd");
+        assert_eq!((cc.w_max, cc.epoch), (None, None));
+        // RFC 9438 §4.10: no loss yet, so the first stage has W_max = cwnd_prior = cwnd (at its
+        // start) and K = 0.
+        cc.on_ack(&ack(now, 1000, exit, Duration::from_millis(120)));
+        let epoch = cc.epoch.expect("congestion avoidance");
+        assert_eq!((epoch.k, epoch.w_max, cc.w_max, cc.cwnd_prior), (0.0, exit as f64, Some(exit), exit));
+        // A later loss and timeout: slow start is the standard one (RFC 9406 §4.3, L = 2).
+        cc.on_rto(now + Duration::from_secs(1), exit, MSS);
+        cc.on_ack(&ack(now + Duration::from_secs(2), 5000, 1000, Duration::from_millis(100)));
+        assert_eq!(cc.window(), 3_000);
     }
 
     #[test]
@@ -496,6 +551,17 @@ mod tests {
         cc.on_ack(&ack(now, 1000, 56_000, rtt));
         let epoch = cc.epoch.unwrap();
         assert_eq!((epoch.k, epoch.w_max, cc.w_max), (0.0, 56_000.0, Some(56_000)));
+    }
+
+    #[test]
+    fn rto_ssthresh_uses_flight_capped_at_cwnd() {
+        // A lost retransmission: far more outstanding (mostly SACKed) than the window.
+        let mut cc = after_loss_at_100();
+        cc.on_rto(Instant::from_millis(1_000), 300_000, MSS);
+        assert_eq!((cc.window(), cc.ssthresh()), (1_000, 49_000));
+        let mut cc = after_loss_at_100();
+        cc.on_rto(Instant::from_millis(1_000), 30_000, MSS);
+        assert_eq!(cc.ssthresh(), 21_000, "a smaller flight still counts");
     }
 
     #[test]

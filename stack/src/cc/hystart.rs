@@ -88,11 +88,13 @@ impl HyStart {
     }
 
     /// Whether HyStart++ still governs slow start (it has not exited and was not disabled).
+    #[cfg(test)]
     pub(super) fn is_active(&self) -> bool {
         self.phase != Phase::Off
     }
 
     /// In conservative slow start.
+    #[cfg(test)]
     pub(super) fn in_css(&self) -> bool {
         matches!(self.phase, Phase::Css { .. })
     }
@@ -182,118 +184,134 @@ mod tests {
 
     const MSS: u64 = 1000;
 
-    /// Drives a HyStart++ slow start the way a cwnd-limited sender does: every ACK
-    /// acknowledges one MSS with a full window in flight before it.
+    fn ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
+    fn event(bytes_acked: u64, bytes_in_flight: u64, rtt: Option<Duration>) -> AckEvent {
+        AckEvent {
+            now: Instant::ZERO,
+            bytes_acked,
+            bytes_in_flight,
+            srtt: rtt,
+            min_rtt: rtt,
+            rtt_sample: rtt,
+            mss: 1000,
+            app_limited: false,
+        }
+    }
+
+    /// A cwnd-limited sender with sequence numbers: every ACK acknowledges one MSS, then the
+    /// sender fills the window again. Rounds are the RFC's: they end when `window_end` (SND.NXT
+    /// at the start of the round, before the sends the ACK triggers) is acknowledged.
     struct Sim {
         hs: HyStart,
         cwnd: u64,
         ssthresh: u64,
+        snd_una: u64,
+        snd_nxt: u64,
+        window_end: u64,
     }
 
     impl Sim {
         fn new() -> Sim {
-            Sim { hs: HyStart::new(true), cwnd: 10_000, ssthresh: u64::MAX }
+            Sim { hs: HyStart::new(true), cwnd: 10_000, ssthresh: u64::MAX, snd_una: 0, snd_nxt: 10_000, window_end: 0 }
         }
 
-        fn ack(&mut self, rtt: Option<Duration>) {
-            let ev = AckEvent {
-                now: Instant::ZERO,
-                bytes_acked: MSS,
-                bytes_in_flight: self.cwnd,
-                srtt: rtt,
-                min_rtt: rtt,
-                rtt_sample: rtt,
-                mss: 1000,
-                app_limited: false,
-            };
-            let left = self.hs.on_ack(&mut self.cwnd, &mut self.ssthresh, &ev, MSS);
+        /// One ACK; returns whether it ended a round.
+        fn ack(&mut self, rtt: Option<Duration>) -> bool {
+            let flight = self.snd_nxt - self.snd_una;
+            self.snd_una += MSS;
+            let left = self.hs.on_ack(&mut self.cwnd, &mut self.ssthresh, &event(MSS, flight, rtt), MSS);
             assert_eq!(left, 0);
-        }
-
-        /// One round: as many ACKs as the window holds, each with an RTT sample from `rtt`
-        /// (by ACK index). Returns the window at the start of the round.
-        fn round_with(&mut self, rtt: impl Fn(u64) -> Duration) -> u64 {
-            let start = self.cwnd;
-            for i in 0..start / MSS {
-                self.ack(Some(rtt(i)));
+            let ended = self.snd_una >= self.window_end;
+            if ended {
+                self.window_end = self.snd_nxt;
             }
-            start
+            if self.hs.is_active() {
+                // The byte count tracks windowEnd exactly.
+                assert_eq!(self.hs.round_left, self.window_end - self.snd_una, "round boundary");
+            }
+            self.snd_nxt = self.snd_nxt.max(self.snd_una + self.cwnd);
+            ended
         }
 
-        fn round(&mut self, rtt_ms: u64) -> u64 {
-            self.round_with(|_| Duration::from_millis(rtt_ms))
+        /// ACKs up to the end of the round, the i-th with RTT sample `rtt(i)`. Returns (cwnd at
+        /// the start, bytes acknowledged in the round).
+        fn round_with(&mut self, rtt: impl Fn(u64) -> Option<Duration>) -> (u64, u64) {
+            let (start, una) = (self.cwnd, self.snd_una);
+            let mut i = 0;
+            while !self.ack(rtt(i)) {
+                i += 1;
+            }
+            (start, self.snd_una - una)
+        }
+
+        fn round(&mut self, rtt: Duration) -> (u64, u64) {
+            self.round_with(|_| Some(rtt))
         }
     }
 
     #[test]
     fn flat_rtt_keeps_doubling() {
         let mut s = Sim::new();
-        s.ack(Some(Duration::from_millis(100))); // round 0: the first ACK
+        assert!(s.ack(Some(ms(100))), "the first ACK ends round 0");
+        let mut prev = 0;
         for _ in 0..12 {
-            let start = s.round(100);
-            assert_eq!(s.cwnd, 2 * start);
+            let (start, acked) = s.round(ms(100));
+            assert_eq!(s.cwnd, start + acked, "cwnd grows by the bytes acknowledged");
+            assert!(acked >= 2 * prev, "the round doubles: {prev} -> {acked}");
+            prev = acked;
             assert!(!s.hs.in_css() && s.hs.is_active());
         }
+        assert!(s.cwnd > 20_000_000);
         assert_eq!(s.ssthresh, u64::MAX);
     }
 
     #[test]
-    fn rounds_end_when_the_flight_at_round_start_is_acked() {
+    fn rounds_keep_the_minimum_rtt_and_no_samples_is_infinity() {
         let mut s = Sim::new();
-        s.ack(Some(Duration::from_millis(10)));
-        // The round started with 10_000 in flight before that ACK: 9_000 more bytes end it.
-        assert_eq!(s.hs.round_left, 9_000);
-        assert_eq!((s.hs.last_round_min_rtt, s.hs.rtt_sample_count), (Some(Duration::from_millis(10)), 0));
-        for _ in 0..8 {
-            s.ack(None);
-        }
-        assert_eq!(s.hs.round_left, 1_000);
-        s.ack(Some(Duration::from_millis(12)));
-        assert_eq!(s.hs.last_round_min_rtt, Some(Duration::from_millis(12)));
-        // A round with no samples leaves lastRoundMinRTT at infinity.
-        let start = s.cwnd;
-        for _ in 0..start / MSS {
-            s.ack(None);
-        }
+        s.ack(Some(ms(10)));
+        assert_eq!((s.hs.last_round_min_rtt, s.hs.rtt_sample_count), (Some(ms(10)), 0));
+        s.round_with(|i| Some(ms(if i == 3 { 11 } else { 12 })));
+        assert_eq!(s.hs.last_round_min_rtt, Some(ms(11)));
+        // Karn: ACKs without a sample advance the round but add nothing.
+        s.round_with(|_| None);
         assert_eq!(s.hs.last_round_min_rtt, None);
     }
 
     #[test]
     fn delay_increase_enters_css_then_congestion_avoidance_after_5_rounds() {
         let mut s = Sim::new();
-        s.ack(Some(Duration::from_millis(100)));
-        s.round(100);
-        s.round(100); // cwnd 40_000
-        assert_eq!(s.cwnd, 40_000);
+        s.ack(Some(ms(100)));
+        s.round(ms(100));
+        s.round(ms(100));
         // RttThresh = clamp(100 / 8, 4, 16) = 12.5 ms: +12 ms stays in slow start.
-        s.round(112);
+        s.round(ms(112));
         assert!(!s.hs.in_css());
-        assert_eq!(s.cwnd, 80_000);
-        // +12.5 ms over the previous round's minimum (112) exits at the 8th sample.
+        // RttThresh = 112 / 8 = 14 ms over the previous round's minimum exits at the 8th sample.
+        let before = s.cwnd;
         for _ in 0..7 {
-            s.ack(Some(Duration::from_millis(125)));
+            s.ack(Some(ms(127)));
         }
         assert!(!s.hs.in_css(), "7 samples are not enough");
-        s.ack(Some(Duration::from_micros(124_500)));
-        assert!(s.hs.in_css());
-        assert_eq!(s.hs.phase, Phase::Css { baseline: Duration::from_micros(124_500), rounds: 0 });
-        assert_eq!(s.cwnd, 88_000, "slow-start growth up to the exit");
-        // CSS: a quarter of the slow-start growth. The rest of this round (72 ACKs) is the
-        // partial first CSS round.
-        for _ in 0..72 {
-            s.ack(Some(Duration::from_millis(125)));
-        }
-        assert_eq!(s.cwnd, 88_000 + 72 * 250);
-        assert_eq!(s.hs.phase, Phase::Css { baseline: Duration::from_micros(124_500), rounds: 1 });
-        // Rounds 2..4 of CSS: x1.25 per round.
+        s.ack(Some(ms(126)));
+        assert_eq!(s.hs.phase, Phase::Css { baseline: ms(126), rounds: 0 });
+        assert_eq!(s.cwnd, before + 8 * MSS, "slow-start growth up to the exit");
+        // The rest of this round is the partial first CSS round: a quarter of the growth.
+        let (start, acked) = s.round(ms(130));
+        assert_eq!(s.cwnd, start + acked / 4);
+        assert_eq!(s.hs.phase, Phase::Css { baseline: ms(126), rounds: 1 });
+        // CSS rounds 2 to 4: cwnd x1.25 per round.
         for round in 2..=4 {
-            let start = s.round(125);
-            assert_eq!(s.cwnd, start + start / 4);
-            assert!(s.hs.in_css(), "CSS round {round}");
+            let (start, acked) = s.round(ms(130));
+            assert_eq!(s.cwnd, start + acked / 4);
+            assert_eq!(s.hs.phase, Phase::Css { baseline: ms(126), rounds: round });
             assert_eq!(s.ssthresh, u64::MAX);
         }
         // The fifth round ends CSS: congestion avoidance with ssthresh = cwnd.
-        s.round(125);
+        let (start, acked) = s.round(ms(130));
+        assert_eq!(s.cwnd, start + acked / 4);
         assert!(!s.hs.is_active() && !s.hs.in_css());
         assert_eq!(s.ssthresh, s.cwnd);
     }
@@ -302,131 +320,117 @@ mod tests {
     fn rtt_thresh_is_clamped_to_4_and_16_ms() {
         // Small RTT: 10 ms / 8 = 1.25 ms, clamped up to 4 ms.
         let mut s = Sim::new();
-        s.ack(Some(Duration::from_millis(10)));
-        s.round(10);
-        s.round(13);
+        s.ack(Some(ms(10)));
+        s.round(ms(10));
+        s.round(ms(13));
         assert!(!s.hs.in_css(), "+3 ms < 4 ms");
-        s.round(17);
+        s.round(ms(17));
         assert!(s.hs.in_css(), "+4 ms");
         // Large RTT: 400 ms / 8 = 50 ms, clamped down to 16 ms.
         let mut s = Sim::new();
-        s.ack(Some(Duration::from_millis(400)));
-        s.round(400);
-        s.round(415);
+        s.ack(Some(ms(400)));
+        s.round(ms(400));
+        s.round(ms(415));
         assert!(!s.hs.in_css(), "+15 ms < 16 ms");
-        s.round(431);
+        s.round(ms(431));
         assert!(s.hs.in_css(), "+16 ms");
     }
 
     #[test]
     fn fewer_than_8_samples_per_round_never_exit() {
         let mut s = Sim::new();
-        s.ack(Some(Duration::from_millis(20)));
+        s.ack(Some(ms(20)));
         // Every round has 7 samples, the RTT growing by 50 ms per round.
-        for r in 1..=8u64 {
-            let start = s.cwnd;
-            for i in 0..start / MSS {
-                s.ack((i < 7).then(|| Duration::from_millis(20 + 50 * r)));
-            }
-            assert_eq!(s.cwnd, 2 * start);
+        for r in 1..=10u64 {
+            let (start, acked) = s.round_with(|i| (i < 7).then(|| ms(20 + 50 * r)));
+            assert!(acked > 8 * MSS);
+            assert_eq!(s.cwnd, start + acked);
             assert!(!s.hs.in_css(), "round {r}");
         }
         assert_eq!(s.ssthresh, u64::MAX);
+        // The same rounds with 8 samples exit.
+        s.round_with(|i| (i < 8).then(|| ms(600)));
+        assert!(s.hs.in_css());
     }
 
     #[test]
     fn spurious_exit_returns_to_slow_start() {
         let mut s = Sim::new();
-        s.ack(Some(Duration::from_millis(50)));
-        s.round(50);
-        s.round(50);
+        s.ack(Some(ms(50)));
+        s.round(ms(50));
+        s.round(ms(50));
         // A jitter spike: RttThresh = 6.25 ms, +10 ms enters CSS.
-        s.round(60);
-        assert!(s.hs.in_css());
-        let Phase::Css { baseline, .. } = s.hs.phase else { unreachable!() };
-        assert_eq!(baseline, Duration::from_millis(60));
-        // The next round sees 59 ms (< baseline) once it has 8 samples: back to slow start.
-        let start = s.cwnd;
-        for i in 0..start / MSS {
-            s.ack(Some(Duration::from_millis(59)));
-            if i < 7 {
-                assert!(s.hs.in_css(), "no decision before 8 samples");
-            } else {
-                assert!(!s.hs.in_css() && s.hs.is_active(), "ack {i}");
-            }
+        s.round(ms(60));
+        assert_eq!(s.hs.phase, Phase::Css { baseline: ms(60), rounds: 1 });
+        // The next round sees 59 ms (below the baseline): back to slow start at its 8th sample.
+        for i in 0..8 {
+            assert!(s.hs.in_css(), "no decision before 8 samples ({i})");
+            s.ack(Some(ms(59)));
         }
-        // 8 ACKs at CSS growth, the rest at full slow-start growth.
-        assert_eq!(s.cwnd, start + 8 * 250 + (start / MSS - 8) * MSS);
-        // Slow start again, HyStart++ included: it doubles, and can exit again.
-        let start = s.round(59);
-        assert_eq!(s.cwnd, 2 * start);
-        s.round(70);
-        assert!(s.hs.in_css());
+        assert!(!s.hs.in_css() && s.hs.is_active());
+        let before = s.cwnd;
+        let (_, acked) = s.round(ms(59));
+        assert_eq!(s.cwnd, before + acked, "full slow-start growth again");
+        // Slow start including HyStart++: it doubles, and can exit again.
+        let (start, acked) = s.round(ms(59));
+        assert_eq!(s.cwnd, start + acked);
+        s.round(ms(70));
+        assert_eq!(s.hs.phase, Phase::Css { baseline: ms(70), rounds: 1 });
     }
 
     #[test]
-    fn css_keeps_going_while_rtt_stays_at_baseline() {
+    fn css_continues_while_rtt_stays_at_baseline() {
         let mut s = Sim::new();
-        s.ack(Some(Duration::from_millis(50)));
-        s.round(50);
-        s.round(60);
+        s.ack(Some(ms(50)));
+        s.round(ms(50));
+        s.round(ms(60));
         assert!(s.hs.in_css());
-        // Equal to the baseline is not below it: CSS continues.
-        s.round(60);
-        assert!(s.hs.in_css());
+        // Equal to the baseline is not below it.
+        s.round(ms(60));
+        assert_eq!(s.hs.phase, Phase::Css { baseline: ms(60), rounds: 2 });
     }
 
     #[test]
     fn l_is_8_segments_per_ack() {
+        let mut hs = HyStart::new(true);
+        let (mut cwnd, mut ssthresh) = (10_000, u64::MAX);
+        hs.on_ack(&mut cwnd, &mut ssthresh, &event(5_000, 10_000, None), MSS);
+        assert_eq!(cwnd, 15_000);
+        hs.on_ack(&mut cwnd, &mut ssthresh, &event(20_000, 40_000, None), MSS);
+        assert_eq!(cwnd, 23_000);
+    }
+
+    #[test]
+    fn css_growth_carries_fractions() {
         let mut s = Sim::new();
-        let ev = |bytes| AckEvent {
-            now: Instant::ZERO,
-            bytes_acked: bytes,
-            bytes_in_flight: 10_000,
-            srtt: None,
-            min_rtt: None,
-            rtt_sample: None,
-            mss: 1000,
-            app_limited: false,
-        };
-        s.hs.on_ack(&mut s.cwnd, &mut s.ssthresh, &ev(5_000), MSS);
-        assert_eq!(s.cwnd, 15_000);
-        s.hs.on_ack(&mut s.cwnd, &mut s.ssthresh, &ev(20_000), MSS);
-        assert_eq!(s.cwnd, 23_000);
+        s.ack(Some(ms(50)));
+        s.round(ms(50));
+        s.round(ms(60));
+        assert!(s.hs.in_css());
+        let before = s.cwnd;
+        for _ in 0..3 {
+            s.hs.on_ack(&mut s.cwnd, &mut s.ssthresh, &event(1, 1_000_000, Some(ms(60))), MSS);
+        }
+        assert_eq!(s.cwnd, before);
+        s.hs.on_ack(&mut s.cwnd, &mut s.ssthresh, &event(1, 1_000_000, Some(ms(60))), MSS);
+        assert_eq!(s.cwnd, before + 1, "four quarter bytes");
     }
 
     #[test]
     fn app_limited_acks_advance_rounds_without_growth() {
-        let mut s = Sim::new();
-        let ev = AckEvent {
-            now: Instant::ZERO,
-            bytes_acked: 1000,
-            bytes_in_flight: 3000,
-            srtt: None,
-            min_rtt: None,
-            rtt_sample: Some(Duration::from_millis(30)),
-            mss: 1000,
-            app_limited: true,
-        };
+        let mut hs = HyStart::new(true);
+        let (mut cwnd, mut ssthresh) = (10_000, u64::MAX);
+        let ev = AckEvent { app_limited: true, ..event(1000, 3000, Some(ms(30))) };
         for _ in 0..30 {
-            s.hs.on_ack(&mut s.cwnd, &mut s.ssthresh, &ev, MSS);
+            hs.on_ack(&mut cwnd, &mut ssthresh, &ev, MSS);
         }
-        assert_eq!(s.cwnd, 10_000);
-        assert_eq!(s.hs.last_round_min_rtt, Some(Duration::from_millis(30)));
+        assert_eq!(cwnd, 10_000);
+        assert_eq!(hs.last_round_min_rtt, Some(ms(30)));
     }
 
     #[test]
     fn disabled_or_finite_ssthresh_is_standard_slow_start() {
-        let ev = AckEvent {
-            now: Instant::ZERO,
-            bytes_acked: 5000,
-            bytes_in_flight: 10_000,
-            srtt: None,
-            min_rtt: None,
-            rtt_sample: Some(Duration::from_millis(30)),
-            mss: 1000,
-            app_limited: false,
-        };
+        let ev = event(5000, 10_000, Some(ms(30)));
         let mut hs = HyStart::new(false);
         let (mut cwnd, mut ssthresh) = (10_000, u64::MAX);
         assert_eq!(hs.on_ack(&mut cwnd, &mut ssthresh, &ev, MSS), 0);

@@ -8,6 +8,12 @@
 //!   (RFC 3465, L = 2), RFC 6582 (NewReno) recovery semantics for the window;
 //! - [`Cubic`] — RFC 9438 (the default, [`Algorithm::Cubic`]).
 //!
+//! Both run HyStart++ (RFC 9406, the `hystart` module) in their initial slow start: it ends
+//! slow start on a rise in RTT (through "conservative slow start") instead of at the first
+//! loss. It needs [`AckEvent::rtt_sample`] and a true [`AckEvent::bytes_in_flight`]. On by
+//! default; `Reno::new(mss).with_hystart(false)` / `Cubic::new(mss).with_hystart(false)` give
+//! the plain RFC 5681 slow start.
+//!
 //! Like the rest of the crate the controllers are sans-IO: they never read a clock; every event
 //! carries the caller's [`Instant`]. Windows are in bytes.
 //!
@@ -61,6 +67,7 @@
 
 mod coupling;
 mod cubic;
+mod hystart;
 mod reno;
 
 use core::fmt;
@@ -80,14 +87,15 @@ pub struct AckEvent {
     pub now: Instant,
     /// Bytes newly acknowledged by this ACK, cumulatively or selectively (SACK).
     pub bytes_acked: u64,
-    /// Bytes in flight (RFC 5681 FlightSize, or RFC 6675 `pipe`) *before* this ACK. Reno and
-    /// Cubic do not use it yet (window validation and coupled controllers may).
+    /// Bytes in flight (RFC 5681 FlightSize, or RFC 6675 `pipe`) *before* this ACK. HyStart++
+    /// uses it to delimit rounds (SND.NXT - SND.UNA before the ACK; see the `hystart` module).
     pub bytes_in_flight: u64,
     /// Smoothed RTT (RFC 6298), if there is a sample yet.
     pub srtt: Option<Duration>,
     /// Minimum RTT observed, if any.
     pub min_rtt: Option<Duration>,
-    /// The RTT sample this ACK produced, if it produced one (RFC 6298 / Karn).
+    /// The RTT sample this ACK produced, if it produced one (RFC 6298 / Karn). HyStart++
+    /// (RFC 9406) keeps the minimum per round.
     pub rtt_sample: Option<Duration>,
     /// The subflow's sender MSS (SMSS) in bytes.
     pub mss: u32,
@@ -206,7 +214,7 @@ pub fn initial_window(mss: u32) -> u64 {
 }
 
 /// A new controller of `alg` for a subflow with sender MSS `mss`, starting at
-/// [`initial_window`] in slow start.
+/// [`initial_window`] in slow start, with HyStart++ (RFC 9406).
 pub fn new_controller(alg: Algorithm, mss: u32) -> Box<dyn CongestionControl> {
     match alg {
         Algorithm::Reno => Box::new(Reno::new(mss)),

@@ -1,7 +1,9 @@
 //! Reno: RFC 5681 slow start and congestion avoidance, RFC 3465 appropriate byte counting,
-//! RFC 6582 (NewReno) window semantics across fast recovery. Integer arithmetic only.
+//! RFC 6582 (NewReno) window semantics across fast recovery, HyStart++ (RFC 9406) in the
+//! initial slow start. Integer arithmetic only.
 
-use super::{AckEvent, Algorithm, CongestionControl, initial_window, reduced_ssthresh, slow_start, smss};
+use super::hystart::HyStart;
+use super::{AckEvent, Algorithm, CongestionControl, initial_window, reduced_ssthresh, smss};
 use crate::time::Instant;
 
 /// The Reno congestion controller.
@@ -16,10 +18,12 @@ pub struct Reno {
     /// An RTO fired and no new data has been acknowledged since (the same data is being
     /// retransmitted again).
     rto_backoff: bool,
+    /// RFC 9406 state for the initial slow start.
+    hystart: HyStart,
 }
 
 impl Reno {
-    /// A controller at the RFC 6928 initial window, in slow start.
+    /// A controller at the RFC 6928 initial window, in slow start, with HyStart++.
     pub fn new(mss: u32) -> Reno {
         Reno {
             cwnd: initial_window(mss),
@@ -28,7 +32,15 @@ impl Reno {
             ca_bytes_acked: 0,
             in_recovery: false,
             rto_backoff: false,
+            hystart: HyStart::new(true),
         }
+    }
+
+    /// Turns HyStart++ (RFC 9406) off or on for the initial slow start; off gives the plain
+    /// RFC 5681 / RFC 3465 (L = 2) slow start. Call before the first ACK.
+    pub fn with_hystart(mut self, on: bool) -> Reno {
+        self.hystart = HyStart::new(on);
+        self
     }
 }
 
@@ -48,19 +60,24 @@ impl CongestionControl for Reno {
     fn on_ack(&mut self, ev: &AckEvent) {
         // RFC 5681 §3.1: new data acknowledged, so a later timeout is a new loss event.
         self.rto_backoff = false;
-        // RFC 6582 §3.2 / RFC 6675 §5: no growth during recovery (cwnd stays at ssthresh);
-        // RFC 7661 §4 (non-validated phase): no growth while the window is not being used.
-        if self.in_recovery || ev.app_limited || ev.bytes_acked == 0 {
+        // RFC 6582 §3.2 / RFC 6675 §5: no growth during recovery (cwnd stays at ssthresh).
+        if self.in_recovery || ev.bytes_acked == 0 {
             return;
         }
         let mss = smss(ev.mss);
         let mut acked = ev.bytes_acked;
         if self.cwnd < self.ssthresh {
-            // RFC 5681 §3.1 + RFC 3465 §2.2: slow start, cwnd += min(acked, 2*SMSS).
-            acked = slow_start(&mut self.cwnd, self.ssthresh, acked, mss);
+            // RFC 9406 §4.2 (HyStart++, initial slow start), else RFC 5681 §3.1 + RFC 3465
+            // §2.2: cwnd += min(acked, L*SMSS). App-limited ACKs still count for HyStart++'s
+            // rounds and RTT samples.
+            acked = self.hystart.on_ack(&mut self.cwnd, &mut self.ssthresh, ev, mss);
             if acked == 0 {
                 return;
             }
+        }
+        // RFC 7661 §4 (non-validated phase): no growth while the window is not being used.
+        if ev.app_limited {
+            return;
         }
         // RFC 3465 §2.1 (RFC 5681 §3.1): congestion avoidance, +1 SMSS per cwnd of bytes acked.
         self.ca_bytes_acked = self.ca_bytes_acked.saturating_add(acked);
@@ -99,9 +116,11 @@ impl CongestionControl for Reno {
     fn on_rto(&mut self, _now: Instant, bytes_in_flight: u64, mss: u32) {
         let mss = smss(mss);
         // RFC 5681 §3.1 (eq. 4): ssthresh = max(FlightSize / 2, 2*SMSS) on the first timeout;
-        // held while the same data is retransmitted again.
+        // held while the same data is retransmitted again. FlightSize is capped at cwnd as in
+        // on_congestion_event: after a lost retransmission, snd.nxt - snd.una can be many
+        // windows (mostly SACKed data).
         if !self.rto_backoff {
-            self.ssthresh = reduced_ssthresh(bytes_in_flight, 1, 2, mss);
+            self.ssthresh = reduced_ssthresh(bytes_in_flight.min(self.cwnd), 1, 2, mss);
         }
         // RFC 5681 §3.1: cwnd = loss window, 1 SMSS.
         self.cwnd = mss;
@@ -173,9 +192,59 @@ mod tests {
 
     #[test]
     fn slow_start_abc_limit_caps_stretch_acks() {
-        let mut cc = Reno::new(MSS);
+        let mut cc = Reno::new(MSS).with_hystart(false);
         cc.on_ack(&ack(100, 5000, 10_000));
         assert_eq!(cc.window(), 12_000, "one ACK grows at most 2*SMSS");
+        // HyStart++ (the default) uses L = 8 (RFC 9406 §4.3, non-paced sender).
+        let mut cc = Reno::new(MSS);
+        cc.on_ack(&ack(100, 5000, 10_000));
+        assert_eq!(cc.window(), 15_000);
+        cc.on_ack(&ack(100, 10_000, 15_000));
+        assert_eq!(cc.window(), 23_000);
+        // After a timeout slow start is the standard one again (RFC 9406 §4.3): L = 2.
+        cc.on_rto(Instant::from_millis(1000), 23_000, MSS);
+        cc.on_ack(&ack(1100, 5000, 1000));
+        assert_eq!(cc.window(), 3_000);
+    }
+
+    /// A cwnd-limited sender's ACK: one MSS acknowledged with a full window in flight before
+    /// it, and an RTT sample that rises by 20 ms (> RttThresh = 12.5 ms) once the window passes
+    /// 40 segments, as a queue would.
+    fn queue_ack(cwnd: u64, now_ms: u64) -> AckEvent {
+        let mut ev = ack(now_ms, u64::from(MSS), cwnd);
+        ev.rtt_sample = Some(Duration::from_millis(if cwnd < 40_000 { 100 } else { 120 }));
+        ev
+    }
+
+    #[test]
+    fn hystart_exits_slow_start_on_rtt_increase() {
+        let mut cc = Reno::new(MSS);
+        let (mut entry, mut acks) = (0, 0);
+        while cc.in_slow_start() {
+            cc.on_ack(&queue_ack(cc.window(), 0));
+            if cc.hystart.in_css() && entry == 0 {
+                entry = cc.window();
+            }
+            acks += 1;
+            assert!(acks < 10_000, "no exit: cwnd {}", cc.window());
+        }
+        // CSS starts 8 samples into the first round that is all 120 ms, then grows x1.25 per
+        // round for 5 rounds, the first one partial.
+        let growth = cc.window() as f64 / entry as f64;
+        assert!((40_000..100_000).contains(&entry) && (2.3..3.1).contains(&growth), "{entry} -> {}", cc.window());
+        assert_eq!(cc.ssthresh(), cc.window(), "RFC 9406 §4.2: ssthresh = cwnd");
+        // Congestion avoidance: one MSS per RTT.
+        let w = cc.window();
+        round(&mut cc, 100, 1000);
+        round(&mut cc, 200, 1000);
+        assert_eq!(cc.window(), w + 2 * u64::from(MSS));
+
+        // Without HyStart++ the same path keeps slow-starting.
+        let mut cc = Reno::new(MSS).with_hystart(false);
+        for _ in 0..1000 {
+            cc.on_ack(&queue_ack(cc.window(), 0));
+        }
+        assert_eq!(cc.window(), 10_000 + 1000 * 1000);
     }
 
     #[test]
@@ -264,6 +333,17 @@ mod tests {
         assert_eq!(cc.window(), 2_000);
         cc.on_rto(Instant::from_millis(5000), 2_000, MSS);
         assert_eq!((cc.window(), cc.ssthresh()), (1_000, 2_000));
+    }
+
+    #[test]
+    fn rto_ssthresh_uses_flight_capped_at_cwnd() {
+        // A lost retransmission: far more outstanding (mostly SACKed) than the window.
+        let mut cc = in_avoidance(20_000);
+        cc.on_rto(Instant::from_millis(1000), 80_000, MSS);
+        assert_eq!((cc.window(), cc.ssthresh()), (1_000, 10_000));
+        let mut cc = in_avoidance(20_000);
+        cc.on_rto(Instant::from_millis(1000), 8_000, MSS);
+        assert_eq!(cc.ssthresh(), 4_000, "a smaller flight still counts");
     }
 
     #[test]
