@@ -249,6 +249,10 @@ pub struct Subflow {
     probe_due: bool,
     /// The connection has unsent data (for RFC 6675 NextSeg).
     app_pending: bool,
+    /// RACK.xmit_ts (RFC 8985 §6.1): when the most recently sent delivered segment was sent.
+    rack_xmit_ts: Option<Instant>,
+    /// Retransmissions sent in fast recovery, watched for loss (RFC 8985 §6.2).
+    retx_watch: VecDeque<u64>,
     // --- receive side ---
     rcv_nxt: u64,
     /// Received out of order, above `rcv_nxt`.
@@ -328,6 +332,8 @@ impl Subflow {
             persist_backoff: 0,
             probe_due: false,
             app_pending: false,
+            rack_xmit_ts: None,
+            retx_watch: VecDeque::new(),
             rcv_nxt: 0,
             rcv_ooo: RangeSet::new(),
             recent_sacks: VecDeque::new(),

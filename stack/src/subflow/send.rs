@@ -238,6 +238,9 @@ impl Subflow {
         if retransmission {
             self.stats.retransmits += 1;
             self.stats.bytes_retransmitted += out.payload.len() as u64;
+            if self.rto_recovery.is_none() {
+                self.retx_watch.push_back(out.seq);
+            }
         }
         self.arm_rto(now);
         out
@@ -330,6 +333,7 @@ impl Subflow {
         let blocks = self.sack_blocks_of(seg);
         let mss = self.mss32();
         let sent_at = if ack > self.snd_una { self.rtt_candidate(ack) } else { None };
+        self.note_delivered(ack, &blocks);
         let info = self.scoreboard.on_ack(ack.max(self.snd_una), self.snd_nxt, &blocks, mss);
         if info.reneged {
             // The peer dropped SACKed data; Linux retransmits soon: max(SRTT/2, 10 ms).
@@ -357,6 +361,7 @@ impl Subflow {
             if self.sack_ok && info.enter_recovery {
                 self.enter_recovery(now);
             }
+            self.detect_lost_retransmissions(now);
             return Some(0);
         }
         self.dupacks = 0;
@@ -400,7 +405,51 @@ impl Subflow {
         if self.sack_ok && info.enter_recovery {
             self.enter_recovery(now);
         }
+        self.detect_lost_retransmissions(now);
         Some(newly)
+    }
+
+    /// RACK (RFC 8985 §6.1): remembers when the most recently sent of the segments this ACK
+    /// delivers was sent — the newest cumulatively acknowledged one, or the one ending the first
+    /// SACK block (RFC 2018 §4: it holds the most recently received segment).
+    fn note_delivered(&mut self, ack: u64, blocks: &[Range<u64>]) {
+        let acked = self.tx.iter().take_while(|s| s.end() <= ack).filter_map(|s| s.sent_at).max();
+        let sacked = blocks.first().and_then(|b| self.tx_index(b.end - 1)).and_then(|i| self.tx[i].sent_at);
+        let newest = acked.max(sacked);
+        if newest > self.rack_xmit_ts {
+            self.rack_xmit_ts = newest;
+        }
+    }
+
+    /// RACK for retransmissions (RFC 8985 §6.2): a retransmission is lost when something sent
+    /// after it was delivered and an RTT plus a reordering window (min RTT / 4, §6.2 step 4)
+    /// has passed. RFC 6675 alone cannot see this; without it only the RTO would.
+    fn detect_lost_retransmissions(&mut self, now: Instant) {
+        if !self.sack_ok || self.retx_watch.is_empty() {
+            return;
+        }
+        let (Some(latest), Some(srtt)) = (self.rack_xmit_ts, self.rtt.srtt()) else { return };
+        let wait = srtt + self.rtt.min_rtt().unwrap_or_default() / 4;
+        let mut i = 0;
+        while i < self.retx_watch.len() {
+            let seq = self.retx_watch[i];
+            let Some(j) = self.tx_index(seq).filter(|_| seq >= self.snd_una) else {
+                self.retx_watch.swap_remove_back(i);
+                continue;
+            };
+            let seg = &self.tx[j];
+            let range = seg.seq..seg.end();
+            if self.scoreboard.is_sacked(range) {
+                self.retx_watch.swap_remove_back(i);
+                continue;
+            }
+            if !seg.needs_send && seg.sent_at.is_some_and(|t| t < latest && now - t >= wait) {
+                self.tx[j].needs_send = true;
+                self.retx_watch.swap_remove_back(i);
+                continue;
+            }
+            i += 1;
+        }
     }
 
     /// RFC 6675 §5 step 4 / RFC 6582 §3.2: enter loss recovery and retransmit the first
@@ -542,6 +591,7 @@ impl Subflow {
         self.rtt.on_timeout();
         self.cc.on_rto(now, self.snd_nxt - self.snd_una, self.mss32());
         self.recovery = None;
+        self.retx_watch.clear();
         self.scoreboard.on_rto(self.snd_nxt);
         self.dupacks = 0;
         self.rto_recovery = Some(self.snd_nxt);
