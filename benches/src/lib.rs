@@ -5,6 +5,8 @@
 //! the baseline and our code cannot drift apart, and the unit tests below check that both
 //! sides accept them (a benchmark that measures an error path measures nothing).
 
+pub mod engine;
+
 use core::net::{IpAddr, Ipv4Addr};
 
 use mptcp_stack::wire::mptcp::{DssRepr, Mapping, SeqNum};

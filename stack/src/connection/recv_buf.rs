@@ -59,6 +59,16 @@ impl RecvBuffer {
             return 0;
         }
         data.truncate((limit - dsn).min(data.len() as u64) as usize);
+        if dsn == self.next && self.ooo.is_empty() {
+            // The common case: in order, nothing waiting: straight to the ready queue.
+            let n = data.len();
+            self.ready_len += n;
+            self.next += n as u64;
+            if n > 0 {
+                self.ready.push_back(data);
+            }
+            return n;
+        }
         let mut stored = 0;
         // Trim against the entry before, then walk the entries that start inside `data`.
         if let Some((&s, b)) = self.ooo.range(..=dsn).next_back() {

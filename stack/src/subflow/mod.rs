@@ -230,6 +230,8 @@ pub struct Subflow {
     /// Bytes of MPTCP options the connection puts on a data segment (reduces the payload).
     option_overhead: usize,
     tx: VecDeque<send::TxSeg>,
+    /// How many queued segments are marked `needs_send`.
+    to_send: usize,
     fin_queued: bool,
     rtt: RttEstimator,
     cc: Box<dyn CongestionControl>,
@@ -317,6 +319,7 @@ impl Subflow {
             peer_mss: 536,
             option_overhead: 0,
             tx: VecDeque::new(),
+            to_send: 0,
             fin_queued: false,
             rtt: RttEstimator::new(),
             cc,
@@ -532,6 +535,7 @@ impl Subflow {
         }
         self.state = TcpState::Closed;
         self.tx.clear();
+        self.to_send = 0;
         self.rto_deadline = None;
         self.ack_deadline = None;
         self.persist_deadline = None;

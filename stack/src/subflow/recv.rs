@@ -42,7 +42,7 @@ impl Subflow {
             if seq + 1 == self.rcv_nxt && self.state == TcpState::SynReceived {
                 // A retransmitted SYN: send our SYN/ACK again.
                 if let Some(i) = self.tx.iter().position(|s| s.syn) {
-                    self.tx[i].sent_at = None;
+                    self.mark_send(i);
                 }
             } else if seq + 1 == self.rcv_nxt && self.active && flags.contains(TcpFlags::ACK) {
                 // A retransmitted SYN/ACK: our third ACK was lost; send it again, as it was.
@@ -154,7 +154,9 @@ impl Subflow {
             self.snd_wl1 = 0;
             self.snd_wl2 = 1;
             self.snd_una = 1;
-            self.tx.pop_front();
+            if self.tx.pop_front().is_some_and(|syn| syn.needs_send) {
+                self.to_send -= 1;
+            }
             self.rto_deadline = None;
             if let Some(sent) = seg.options.timestamp.filter(|_| self.ts_ok).map(|t| t.tsecr)
                 && sent != 0
@@ -170,8 +172,8 @@ impl Subflow {
             // RFC 9293 §3.5 simultaneous open: SYN-SENT → SYN-RECEIVED, our SYN is resent as a
             // SYN/ACK.
             self.state = TcpState::SynReceived;
-            if let Some(s) = self.tx.front_mut() {
-                s.sent_at = None;
+            if !self.tx.is_empty() {
+                self.mark_send(0);
             }
         }
     }

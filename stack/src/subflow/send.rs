@@ -69,6 +69,7 @@ impl Subflow {
             retransmitted: false,
             needs_send: true,
         });
+        self.to_send += 1;
         self.snd_nxt = 1;
     }
 
@@ -87,7 +88,15 @@ impl Subflow {
     /// Marks the segment holding `seq` to be sent again by `poll_control`.
     fn mark_retransmit(&mut self, seq: u64) {
         if let Some(i) = self.tx_index(seq) {
+            self.mark_send(i);
+        }
+    }
+
+    /// Marks queue entry `i` for sending, keeping the count that spares `poll_control` a scan.
+    pub(super) fn mark_send(&mut self, i: usize) {
+        if !self.tx[i].needs_send {
             self.tx[i].needs_send = true;
+            self.to_send += 1;
         }
     }
 
@@ -163,6 +172,7 @@ impl Subflow {
             retransmitted: false,
             needs_send: true,
         });
+        self.to_send += 1;
         self.snd_nxt += 1;
     }
 
@@ -194,7 +204,9 @@ impl Subflow {
             return None;
         }
         // Segments marked for sending: SYN, FIN, fast retransmissions.
-        if let Some(i) = self.tx.iter().position(|s| s.needs_send) {
+        if self.to_send > 0
+            && let Some(i) = self.tx.iter().position(|s| s.needs_send)
+        {
             return Some(self.send_queued(now, i));
         }
         if let Some(out) = self.poll_retransmission(now) {
@@ -221,7 +233,10 @@ impl Subflow {
         let seg = &mut self.tx[i];
         let retransmission = seg.sent_at.is_some();
         seg.retransmitted |= retransmission;
-        seg.needs_send = false;
+        if seg.needs_send {
+            seg.needs_send = false;
+            self.to_send -= 1;
+        }
         seg.sent_at = Some(now);
         let (kind, flags) = if seg.syn {
             if state == TcpState::SynSent {
@@ -444,7 +459,7 @@ impl Subflow {
                 continue;
             }
             if !seg.needs_send && seg.sent_at.is_some_and(|t| t < latest && now - t >= wait) {
-                self.tx[j].needs_send = true;
+                self.mark_send(j);
                 self.retx_watch.swap_remove_back(i);
                 continue;
             }
@@ -522,6 +537,9 @@ impl Subflow {
     fn drop_acked(&mut self, ack: u64) {
         while let Some(front) = self.tx.front_mut() {
             if front.end() <= ack {
+                if front.needs_send {
+                    self.to_send -= 1;
+                }
                 self.tx.pop_front();
             } else {
                 if front.seq < ack && !front.payload.is_empty() {
