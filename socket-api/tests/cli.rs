@@ -143,3 +143,29 @@ fn help_exits_0() {
         assert!(stdout.contains("mptcp sim [options]") && stdout.contains("--rate"), "{stdout}");
     }
 }
+
+#[test]
+fn server_and_client_argument_errors_exit_2() {
+    for (args, msg) in [
+        (&["client", "--connect", "10.0.0.1:5000"][..], "mptcp: client: at least one --path DEV=IP is required"),
+        (&["server", "--path", "t0=10.0.0.2"][..], "mptcp: server: --listen IP:PORT is required"),
+        (&["client", "--connect", "10.0.0.1:5000", "--path", "t0"][..], "mptcp: --path: expected DEV=IP"),
+    ] {
+        let out = mptcp(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with(msg) && err.lines().count() == 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_device_that_cannot_be_used_is_one_line_and_exit_3() {
+    // `lo` exists and is no TUN device: as root that is the error; without root it is the
+    // permission (or a missing /dev/net/tun). Each is one line, status 3, nothing on stdout.
+    let out = mptcp(&["client", "--connect", "10.99.0.1:5000", "--path", "lo=10.99.0.2", "--send", "1K"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(out.stdout.is_empty());
+    assert!(err.starts_with("mptcp: ") && err.lines().count() == 1, "{err}");
+}

@@ -109,6 +109,9 @@ pub struct Endpoint {
     rng: Box<dyn CryptoRng + Send>,
     connections: BTreeMap<ConnectionHandle, Connection>,
     by_tuple: HashMap<(SocketAddr, SocketAddr), ConnectionHandle>,
+    /// The last 4-tuple `by_tuple` resolved: consecutive packets mostly belong to the same
+    /// subflow, and this spares them the (SipHash) lookup.
+    last_tuple: Option<((SocketAddr, SocketAddr), ConnectionHandle)>,
     tokens: HashMap<Token, ConnectionHandle>,
     listeners: Vec<SocketAddr>,
     accept_queue: VecDeque<ConnectionHandle>,
@@ -138,6 +141,7 @@ impl Endpoint {
             rng,
             connections: BTreeMap::new(),
             by_tuple: HashMap::new(),
+            last_tuple: None,
             tokens: HashMap::new(),
             listeners: Vec::new(),
             accept_queue: VecDeque::new(),
@@ -220,6 +224,7 @@ impl Endpoint {
         for tuple in conn.subflow_addrs() {
             self.by_tuple.insert(tuple, h);
         }
+        self.last_tuple = None;
         self.tokens.insert(conn.local_key().token(), h);
         self.connections.insert(h, conn);
         h
@@ -238,11 +243,13 @@ impl Endpoint {
         self.stats.ignored_options += u64::from(ignored.count);
         let local = SocketAddr::new(seg.dst, seg.dst_port);
         let remote = SocketAddr::new(seg.src, seg.src_port);
-        if let Some(&h) = self.by_tuple.get(&(local, remote)) {
+        if let Some(h) = self.lookup(local, remote) {
             if let Some(conn) = self.connections.get_mut(&h) {
                 conn.handle_segment(now, &seg);
+                if collect_events(&mut self.events, h, conn) {
+                    self.remove(h);
+                }
             }
-            self.after(h);
             return;
         }
         let syn_only = seg.flags.contains(TcpFlags::SYN) && !seg.flags.contains(TcpFlags::ACK);
@@ -252,6 +259,18 @@ impl Endpoint {
         }
         self.stats.no_connection += 1;
         self.reset_stray(&seg);
+    }
+
+    /// The connection a 4-tuple belongs to.
+    fn lookup(&mut self, local: SocketAddr, remote: SocketAddr) -> Option<ConnectionHandle> {
+        if let Some((tuple, h)) = self.last_tuple
+            && tuple == (local, remote)
+        {
+            return Some(h);
+        }
+        let h = *self.by_tuple.get(&(local, remote))?;
+        self.last_tuple = Some(((local, remote), h));
+        Some(h)
     }
 
     fn listening(&self, local: SocketAddr) -> bool {
@@ -326,16 +345,19 @@ impl Endpoint {
     /// Moves a connection's events to the endpoint and forgets it once fully closed.
     fn after(&mut self, h: ConnectionHandle) {
         let Some(conn) = self.connections.get_mut(&h) else { return };
-        while let Some(e) = conn.poll_event() {
-            self.events.push_back(Event::Connection(h, e));
+        if collect_events(&mut self.events, h, conn) {
+            self.remove(h);
         }
-        if conn.is_drained() {
-            let conn = self.connections.remove(&h).expect("present");
-            for tuple in conn.subflow_addrs() {
-                self.by_tuple.remove(&tuple);
-            }
-            self.tokens.remove(&conn.local_key().token());
+    }
+
+    /// Forgets a fully closed connection.
+    fn remove(&mut self, h: ConnectionHandle) {
+        let conn = self.connections.remove(&h).expect("present");
+        for tuple in conn.subflow_addrs() {
+            self.by_tuple.remove(&tuple);
         }
+        self.last_tuple = None;
+        self.tokens.remove(&conn.local_key().token());
     }
 
     /// Writes the next packet to send into `buf` (at least 64 KiB + headers is always
@@ -347,27 +369,32 @@ impl Endpoint {
             return Some(n);
         }
         // Round-robin over connections so that one busy connection cannot starve the rest:
-        // start after the one that sent last, wrap around once.
+        // start after the one that sent last, wrap around once. A pass walks the map from one
+        // search; a connection that closes ends it (it is removed) and the next resumes after it.
         let start = self.round_robin;
         let mut cursor = start;
         let mut wrapped = false;
         loop {
-            let next = self.connections.range(ConnectionHandle(cursor)..).next().map(|(h, _)| *h);
-            let h = match next {
-                Some(h) if !wrapped || h.0 < start => h,
-                None if !wrapped && start > 0 => {
-                    wrapped = true;
-                    cursor = 0;
-                    continue;
-                }
-                _ => return None,
-            };
-            cursor = h.0 + 1;
-            let sent = self.connections.get_mut(&h).and_then(|c| c.poll_transmit(now, buf));
-            self.after(h);
-            if let Some(n) = sent {
+            let mut polled = Polled::default();
+            if self.connections.last_key_value().is_some_and(|(h, _)| h.0 >= cursor) {
+                let conns =
+                    self.connections.range_mut(ConnectionHandle(cursor)..).take_while(|(h, _)| !wrapped || h.0 < start);
+                polled = poll_connections(conns, &mut self.events, now, buf);
+            }
+            if let Some(h) = polled.drained {
+                self.remove(h);
+            }
+            if let Some((h, n)) = polled.sent {
                 self.round_robin = h.0 + 1;
                 return Some(n);
+            }
+            if let Some(h) = polled.drained {
+                cursor = h.0 + 1;
+            } else if !wrapped && start > 0 {
+                wrapped = true;
+                cursor = 0;
+            } else {
+                return None;
             }
         }
     }
@@ -405,4 +432,39 @@ impl Endpoint {
         self.after(h);
         Some(r)
     }
+}
+
+/// Moves a connection's events to the endpoint's queue; returns whether the connection is
+/// fully closed and can be forgotten.
+fn collect_events(events: &mut VecDeque<Event>, h: ConnectionHandle, conn: &mut Connection) -> bool {
+    while let Some(e) = conn.poll_event() {
+        events.push_back(Event::Connection(h, e));
+    }
+    conn.is_drained()
+}
+
+/// What one pass of [`Endpoint::poll_transmit`] over connections found.
+#[derive(Default)]
+struct Polled {
+    /// The connection that wrote a packet, and its length.
+    sent: Option<(ConnectionHandle, usize)>,
+    /// A connection that is fully closed (the pass stopped there).
+    drained: Option<ConnectionHandle>,
+}
+
+/// Asks each connection in turn for a packet, until one writes one or one is fully closed.
+fn poll_connections<'a>(
+    conns: impl Iterator<Item = (&'a ConnectionHandle, &'a mut Connection)>,
+    events: &mut VecDeque<Event>,
+    now: Instant,
+    buf: &mut [u8],
+) -> Polled {
+    for (&h, conn) in conns {
+        let sent = conn.poll_transmit(now, buf).map(|n| (h, n));
+        let drained = collect_events(events, h, conn).then_some(h);
+        if sent.is_some() || drained.is_some() {
+            return Polled { sent, drained };
+        }
+    }
+    Polled::default()
 }

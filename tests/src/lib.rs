@@ -1,5 +1,6 @@
 //! Cross-crate tests of the MPTCP stack live in `tests/`; the data they share (kernel traces,
-//! crypto vectors) lives in `data/`. This library holds the helpers the simulator tests share.
+//! crypto vectors) lives in `data/`. This library holds the helpers the simulator tests share,
+//! and [`netns`], the namespaces of the tests against the Linux kernel.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -11,6 +12,8 @@ use mptcp_stack::wire::{ChecksumMode, MptcpOptions, SegmentRepr};
 use mptcp_tun_driver::link::LinkConfig;
 use mptcp_tun_driver::sim::{EndpointHost, Host, PathConfig, Simulator};
 use mptcp_tun_driver::transfer::Role;
+
+pub mod netns;
 
 /// The client's address on path `i`.
 pub fn client_addr(i: u8) -> IpAddr {

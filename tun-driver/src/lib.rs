@@ -2,10 +2,9 @@
 //! the monotonic clock, TUN offloads and the userspace link emulator.
 //!
 //! This layer depends on `mptcp-stack` only; the socket facade (`mptcp-socket-api`) depends on
-//! it. It is filled in by the TUN-driver issue; for now it only fixes its place in the
-//! dependency graph (see `docs/architecture.md`).
+//! it (see `docs/architecture.md`).
 //!
-//! Modules so far:
+//! Modules:
 //!
 //! - [`link`] — the pure model of one direction of one path (rate, delay, jitter, loss, bursty
 //!   loss, reordering, duplication, a drop-tail queue, blackholing), deciding each packet's fate
@@ -13,11 +12,29 @@
 //! - [`sim`] — a deterministic, virtual-time, in-memory network: two [`sim::Host`]s joined by
 //!   any number of paths, each a pair of [`link::Link`]s. The default backend of `mptcp sim` and
 //!   of the end-to-end tests.
-#![forbid(unsafe_code)]
+//! - [`device`] — one TUN device (`IFF_TUN | IFF_NO_PI`), attached or created, non-blocking,
+//!   with batched reads (`docs/tun.md`).
+//! - [`event_loop`] — drives one endpoint and one [`transfer::Transfer`] over one device per
+//!   path with a monotonic clock, `ppoll(2)` and clean stops on SIGINT/SIGTERM.
+//! - [`trace`] — one line per packet for debugging (`MPTCP_TUN_TRACE=1`).
+//! - [`netns`] — entering a network namespace from one thread (tests and `mptcp bench`).
+//!
+//! `unsafe` code is confined to the private `sys` module (the TUN and interface ioctls,
+//! `ppoll`, `setns`), each block with its reason.
+#![deny(unsafe_code)]
 
 /// The protocol core this driver runs, for the layers above (they reach it only through here).
 pub use mptcp_stack as stack;
 
+pub mod device;
+pub mod event_loop;
 pub mod link;
 pub mod sim;
+mod sys;
+pub mod trace;
 pub mod transfer;
+
+/// Network namespaces, for running a driver (or a kernel peer) in one from a single thread.
+pub mod netns {
+    pub use crate::sys::{enter_netns, has_net_admin};
+}

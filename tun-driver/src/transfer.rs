@@ -6,7 +6,7 @@
 
 use core::net::{IpAddr, SocketAddr};
 
-use mptcp_stack::connection::{CloseReason, ConnEvent};
+use mptcp_stack::connection::{CloseReason, ConnEvent, ConnectionStats};
 use mptcp_stack::endpoint::{ConnectionHandle, Endpoint, Event};
 use mptcp_stack::time::Instant;
 use sha2::{Digest, Sha256};
@@ -107,6 +107,10 @@ pub struct Transfer {
     recv_hash: Sha256,
     report: TransferReport,
     buf: Vec<u8>,
+    /// The connection's statistics when something last happened to it (its establishment, end
+    /// of stream, shutdown, close): the endpoint forgets a connection once it is closed.
+    last_stats: Option<ConnectionStats>,
+    snapshot_due: bool,
 }
 
 impl Transfer {
@@ -134,6 +138,8 @@ impl Transfer {
             recv_hash: Sha256::new(),
             report: TransferReport::default(),
             buf: vec![0; WRITE_CHUNK],
+            last_stats: None,
+            snapshot_due: false,
         }
     }
 
@@ -163,6 +169,19 @@ impl Transfer {
         Ok(())
     }
 
+    /// Our address: the client's source address, or the address the server listens on.
+    pub fn local_address(&self) -> Option<IpAddr> {
+        match &self.role {
+            Role::Client { local, .. } => Some(*local),
+            Role::Server { listen } => Some(listen.ip()),
+        }
+    }
+
+    /// Which end this is.
+    pub fn role(&self) -> &Role {
+        &self.role
+    }
+
     /// The connection, once there is one.
     pub fn connection(&self) -> Option<ConnectionHandle> {
         self.conn
@@ -174,6 +193,12 @@ impl Transfer {
         r.sha256_sent = hex(&self.sent_hash.clone().finalize());
         r.sha256_received = hex(&self.recv_hash.clone().finalize());
         r
+    }
+
+    /// The connection's statistics: live while the endpoint has the connection, else as they
+    /// were at its last event (establishment, end of stream, shutdown).
+    pub fn stats(&self, endpoint: &Endpoint) -> Option<ConnectionStats> {
+        self.conn.and_then(|h| endpoint.connection(h)).map(|c| c.stats()).or_else(|| self.last_stats.clone())
     }
 
     /// The connection ended (cleanly or not).
@@ -204,6 +229,12 @@ impl Transfer {
             self.read(now, endpoint, h);
         }
         self.write(endpoint, h);
+        if self.snapshot_due {
+            self.snapshot_due = false;
+            if let Some(c) = endpoint.connection(h) {
+                self.last_stats = Some(c.stats());
+            }
+        }
         // Closing or aborting may have ended the connection already.
         while let Some(ev) = endpoint.poll_event() {
             if let Event::Connection(c, e) = ev
@@ -215,6 +246,9 @@ impl Transfer {
     }
 
     fn on_event(&mut self, now: Instant, e: ConnEvent) {
+        if !matches!(e, ConnEvent::Readable | ConnEvent::Writable) {
+            self.snapshot_due = true;
+        }
         match e {
             ConnEvent::Established { mptcp } => {
                 self.report.established_at = Some(now);
@@ -233,6 +267,7 @@ impl Transfer {
                 Some(0) => {
                     if self.report.eof_at.is_none() {
                         self.report.eof_at = Some(now);
+                        self.snapshot_due = true;
                     }
                     break;
                 }
@@ -287,6 +322,7 @@ impl Transfer {
         };
         if done_sending && !self.shut {
             self.shut = true;
+            self.snapshot_due = true;
             endpoint.with_connection(h, |c| c.shutdown());
         }
     }

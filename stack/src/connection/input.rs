@@ -180,12 +180,11 @@ impl Connection {
     /// Registers the segment's mapping before its data is processed; false on a violation.
     fn register_mapping(&mut self, i: usize, seg: &SegmentRepr<'_>) -> bool {
         let opts = &seg.options.mptcp;
-        let remote_idsn = self.remote_key.map(|k| k.idsn().wrapping_add(1));
         // §3.1: MP_CAPABLE on the first data packet is a mapping at DSN = IDSN+1, SSN = 1.
         if let Some(CapablePhase::Data { data_len, checksum, .. }) = opts.capable.map(|c| c.phase)
-            && let Some(dsn) = remote_idsn
+            && let Some(dsn) = self.remote_key.map(|k| k.idsn().wrapping_add(1))
         {
-            return self.add_mapping(i, 1, dsn, u64::from(data_len), checksum);
+            return self.add_mapping(i, 1, dsn, u64::from(data_len), checksum, false);
         }
         let Some(DssRepr { mapping: Some(map), data_fin, .. }) = opts.dss else {
             return true;
@@ -213,11 +212,11 @@ impl Connection {
                 return true; // A DATA_FIN alone (SSN 0, length 1) maps no subflow bytes.
             }
         }
-        self.add_mapping(i, ssn, dsn, len, map.checksum)
+        self.add_mapping(i, ssn, dsn, len, map.checksum, data_fin)
     }
 
-    fn add_mapping(&mut self, i: usize, ssn: u64, dsn: u64, len: u64, checksum: Option<u16>) -> bool {
-        match self.paths[i].rx_maps.add(ssn, dsn, len, checksum) {
+    fn add_mapping(&mut self, i: usize, ssn: u64, dsn: u64, len: u64, checksum: Option<u16>, fin: bool) -> bool {
+        match self.paths[i].rx_maps.add(ssn, dsn, len, checksum, fin) {
             Ok(()) => true,
             Err(MapError::Conflict | MapError::TooMany) => {
                 // §3.3.1 (kernel `validate_mapping()`): a different mapping over mapped bytes.

@@ -394,6 +394,11 @@ impl Connection {
     pub fn read(&mut self, buf: &mut [u8]) -> Option<usize> {
         let n = self.recv.read(buf);
         self.bytes_read += n as u64;
+        if self.recv.readable() == 0 {
+            for p in &mut self.paths {
+                p.sf.release_rx_block();
+            }
+        }
         if n > 0 {
             self.maybe_window_update();
             return Some(n);

@@ -81,9 +81,10 @@ impl Connection {
             _ => u64::MAX,
         };
         let best = (0..self.paths.len())
-            .filter(|&i| self.paths[i].sf.send_capacity() > 0)
-            .min_by_key(|&i| self.paths[i].sf.srtt().unwrap_or_default());
-        let Some(i) = best else {
+            .map(|i| (i, self.paths[i].sf.send_capacity()))
+            .filter(|&(_, capacity)| capacity > 0)
+            .min_by_key(|&(i, _)| self.paths[i].sf.srtt().unwrap_or_default());
+        let Some((i, capacity)) = best else {
             // Data waits and no subflow may send: if it is the peer's window, probe it.
             for p in &mut self.paths {
                 p.sf.arm_persist(now);
@@ -92,7 +93,7 @@ impl Connection {
         };
         let sf = &mut self.paths[i].sf;
         let mss = sf.send_mss() as u64;
-        let room = (sf.send_capacity() as u64).min(conn_room);
+        let room = (capacity as u64).min(conn_room);
         let want = mss.min(unsent);
         if room < want && !sf.idle() {
             // Sender SWS avoidance (RFC 9293 §3.8.6.2.1): wait for a full segment.

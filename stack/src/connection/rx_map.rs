@@ -20,6 +20,9 @@ struct RxMap {
     dsn: u64,
     len: u64,
     checksum: Option<u16>,
+    /// The mapping ends with a DATA_FIN: its data-level length on the wire (which the DSS
+    /// checksum's pseudo-header carries, RFC 8684 §3.3.1) is `len + 1` (§3.3.3).
+    data_fin: bool,
     /// With checksums: the pieces received so far, held until the mapping is complete.
     pieces: Vec<(u64, Bytes)>,
     held: u64,
@@ -62,9 +65,17 @@ pub(crate) struct RxMaps {
 }
 
 impl RxMaps {
-    /// Records a mapping; an identical repeat is fine (the kernel copies one mapping onto every
-    /// segment of a GSO batch).
-    pub(crate) fn add(&mut self, ssn: u64, dsn: u64, len: u64, checksum: Option<u16>) -> Result<(), MapError> {
+    /// Records a mapping of `len` subflow bytes (`data_fin`: its data-level length on the wire
+    /// was `len + 1`, the DATA_FIN's); an identical repeat is fine (the kernel copies one mapping
+    /// onto every segment of a GSO batch).
+    pub(crate) fn add(
+        &mut self,
+        ssn: u64,
+        dsn: u64,
+        len: u64,
+        checksum: Option<u16>,
+        data_fin: bool,
+    ) -> Result<(), MapError> {
         if len == 0 {
             return Ok(());
         }
@@ -82,7 +93,7 @@ impl RxMaps {
             self.latest = Some((ssn, dsn));
         }
         let at = self.maps.partition_point(|m| m.ssn < ssn);
-        self.maps.insert(at, RxMap { ssn, dsn, len, checksum, pieces: Vec::new(), held: 0 });
+        self.maps.insert(at, RxMap { ssn, dsn, len, checksum, data_fin, pieces: Vec::new(), held: 0 });
         Ok(())
     }
 
@@ -155,7 +166,9 @@ impl RxMaps {
             whole.extend_from_slice(&b[(have.saturating_sub(*s)) as usize..]);
         }
         whole.truncate(m.len as usize);
-        let mut c = DssChecksum::new(m.dsn, m.ssn as u32, m.len as u16);
+        // The pseudo-header carries the data-level length as sent, DATA_FIN included (the
+        // kernel's `__mptcp_make_csum(.., data_len + data_fin, ..)`).
+        let mut c = DssChecksum::new(m.dsn, m.ssn as u32, (m.len + u64::from(m.data_fin)) as u16);
         c.add(&whole);
         (Some(c.finish()) == m.checksum).then(|| whole.freeze())
     }
@@ -174,10 +187,10 @@ mod tests {
     #[test]
     fn pieces_follow_their_mapping_and_repeats_are_accepted() {
         let mut m = RxMaps::default();
-        m.add(1, 1000, 10, None).unwrap();
-        m.add(1, 1000, 10, None).unwrap();
-        assert_eq!(m.add(5, 2000, 10, None), Err(MapError::Conflict));
-        m.add(11, 5000, 5, None).unwrap();
+        m.add(1, 1000, 10, None, false).unwrap();
+        m.add(1, 1000, 10, None, false).unwrap();
+        assert_eq!(m.add(5, 2000, 10, None, false), Err(MapError::Conflict));
+        m.add(11, 5000, 5, None, false).unwrap();
         let r = m.resolve(9, Bytes::from_static(b"abcdefgh"));
         assert_eq!(r.deliver, vec![(1008, Bytes::from_static(b"ab")), (5000, Bytes::from_static(b"cdefg"))]);
         assert_eq!(r.unmapped, Some((16, Bytes::from_static(b"h"))));
@@ -188,13 +201,26 @@ mod tests {
         let payload = b"0123456789";
         let good = dss_checksum(77, 1, 10, payload);
         let mut m = RxMaps::default();
-        m.add(1, 77, 10, Some(good)).unwrap();
+        m.add(1, 77, 10, Some(good), false).unwrap();
         assert!(m.resolve(6, Bytes::from_static(b"56789")).deliver.is_empty());
         let r = m.resolve(1, Bytes::from_static(b"01234"));
         assert_eq!(r.deliver, vec![(77, Bytes::from_static(payload))]);
-        m.add(11, 87, 3, Some(good)).unwrap();
+        m.add(11, 87, 3, Some(good), false).unwrap();
         let r = m.resolve(11, Bytes::from_static(b"xyz"));
         assert_eq!(r.checksum_failed, Some(87));
+    }
+
+    #[test]
+    fn a_data_fin_on_a_checksummed_mapping_counts_in_the_pseudo_header() {
+        // The kernel attaches its DATA_FIN to the last data mapping (`mptcp_write_data_fin()`):
+        // data-level length 11 on the wire for 10 bytes, and the checksum covers length 11.
+        let payload = b"0123456789";
+        let mut m = RxMaps::default();
+        m.add(1, 77, 10, Some(dss_checksum(77, 1, 11, payload)), true).unwrap();
+        assert_eq!(m.resolve(1, Bytes::from_static(payload)).deliver, vec![(77, Bytes::from_static(payload))]);
+        let mut m = RxMaps::default();
+        m.add(1, 77, 10, Some(dss_checksum(77, 1, 10, payload)), true).unwrap();
+        assert_eq!(m.resolve(1, Bytes::from_static(payload)).checksum_failed, Some(77));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use core::net::SocketAddr;
 use core::time::Duration;
 use std::collections::VecDeque;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::cc::{self, CongestionControl};
 use crate::range_set::RangeSet;
@@ -259,6 +259,8 @@ pub struct Subflow {
     rcv_nxt: u64,
     /// Received out of order, above `rcv_nxt`.
     rcv_ooo: RangeSet,
+    /// Where in-order payload is copied (see `Subflow::rx_copy`).
+    rx_block: BytesMut,
     /// Most recently received out-of-order ranges first, for SACK block order (RFC 2018 §4).
     recent_sacks: VecDeque<core::ops::Range<u64>>,
     rcv_wscale: u8,
@@ -339,6 +341,7 @@ impl Subflow {
             retx_watch: VecDeque::new(),
             rcv_nxt: 0,
             rcv_ooo: RangeSet::new(),
+            rx_block: BytesMut::new(),
             recent_sacks: VecDeque::new(),
             rcv_wscale,
             rcv_adv: 0,

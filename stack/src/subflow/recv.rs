@@ -4,11 +4,14 @@
 
 use core::ops::Range;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::{OutKind, Outgoing, RxOutcome, Subflow, SubflowEnd, SynInfo, TcpState};
 use crate::time::Instant;
 use crate::wire::{SegmentRepr, TcpFlags};
+
+/// Bytes of one receive block: in-order payload is copied into it segment after segment.
+const RX_BLOCK: usize = 64 * 1024;
 
 /// SACK blocks remembered for reporting (RFC 2018 §4: at most 4 fit, 3 with timestamps).
 const MAX_RECENT_SACKS: usize = 4;
@@ -227,15 +230,17 @@ impl Subflow {
             if start == self.rcv_nxt {
                 let had_gap = !self.rcv_ooo.is_empty();
                 self.rcv_nxt = range.end;
-                self.rcv_ooo.insert(range.clone());
-                // Everything contiguous from RCV.NXT is now in order.
-                if let Some(r) = self.rcv_ooo.range_containing(self.rcv_nxt.saturating_sub(1)) {
-                    self.rcv_nxt = self.rcv_nxt.max(r.end);
+                if had_gap {
+                    self.rcv_ooo.insert(range);
+                    // Everything contiguous from RCV.NXT is now in order.
+                    if let Some(r) = self.rcv_ooo.range_containing(self.rcv_nxt - 1) {
+                        self.rcv_nxt = self.rcv_nxt.max(r.end);
+                    }
+                    self.rcv_ooo.remove_below(self.rcv_nxt);
+                    self.recent_sacks.retain(|r| r.end > self.rcv_nxt);
                 }
-                self.rcv_ooo.remove_below(self.rcv_nxt);
-                self.recent_sacks.retain(|r| r.end > self.rcv_nxt);
                 self.stats.bytes_received += data.len() as u64;
-                out.data = Some((start, Bytes::copy_from_slice(data)));
+                out.data = Some((start, self.rx_copy(data)));
                 // RFC 5681 §4.2: ACK at least every second full segment; at once when filling a gap.
                 self.unacked_segments += 1;
                 if had_gap || self.unacked_segments >= 2 {
@@ -247,6 +252,7 @@ impl Subflow {
                 let new = self.rcv_ooo.insert(range.clone());
                 if new > 0 {
                     self.stats.bytes_received += new;
+                    // An allocation of its own: data held for a hole must not pin a whole block.
                     out.data = Some((start, Bytes::copy_from_slice(data)));
                 }
                 self.note_sack(range);
@@ -275,6 +281,23 @@ impl Subflow {
         }
     }
 
+    /// Copies received payload out of the packet into the receive block, which amortises one
+    /// allocation over many segments; a new block is taken when the current one is full (or
+    /// it is reused once everything cut from it was consumed).
+    fn rx_copy(&mut self, data: &[u8]) -> Bytes {
+        if self.rx_block.capacity() < data.len() && !self.rx_block.try_reclaim(RX_BLOCK) {
+            self.rx_block = BytesMut::with_capacity(RX_BLOCK.max(data.len()));
+        }
+        self.rx_block.extend_from_slice(data);
+        self.rx_block.split().freeze()
+    }
+
+    /// Lets go of the receive block (the connection's receive buffer is empty, so nothing
+    /// waits to reuse it), so that an idle subflow holds no memory for data it no longer has.
+    pub fn release_rx_block(&mut self) {
+        self.rx_block = BytesMut::new();
+    }
+
     fn note_sack(&mut self, range: Range<u64>) {
         let merged = self.rcv_ooo.range_containing(range.start).unwrap_or(range);
         self.recent_sacks.retain(|r| r.end < merged.start || r.start > merged.end);
@@ -284,6 +307,9 @@ impl Subflow {
 
     /// SACK blocks to report, most recent first (RFC 2018 §4), as wire sequence numbers.
     pub(super) fn sack_blocks_to_send(&self) -> Vec<(u32, u32)> {
+        if self.recent_sacks.is_empty() {
+            return Vec::new();
+        }
         self.recent_sacks
             .iter()
             .filter_map(|r| self.rcv_ooo.range_containing(r.start))

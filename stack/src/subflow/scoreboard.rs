@@ -196,11 +196,17 @@ impl Scoreboard {
     /// SetPipe() (RFC 6675 §4): octets estimated in flight, counted over ranges.
     pub fn pipe(&self, snd_una: u64, snd_nxt: u64, mss: u32) -> u64 {
         let nxt = snd_nxt.max(snd_una);
+        let rxt_end = self.high_rxt.clamp(snd_una, nxt);
+        if self.sacked.is_empty() {
+            // Nothing SACKed, so nothing IsLost(): the whole flight, plus the retransmitted
+            // octets again (the general case below, without its range lookups).
+            return (nxt - snd_una) + (rxt_end - snd_una);
+        }
         let unsacked = |r: Range<u64>| (r.end - r.start) - self.sacked.covered_bytes_in(r);
         // (a) unSACKed octets for which IsLost() is false.
         let not_lost = unsacked(self.lost_boundary(mss).clamp(snd_una, nxt)..nxt);
         // (b) unSACKed octets at or below HighRxt (counted again if also not lost).
-        let retransmitted = unsacked(snd_una..self.high_rxt.clamp(snd_una, nxt));
+        let retransmitted = unsacked(snd_una..rxt_end);
         not_lost + retransmitted
     }
 

@@ -487,7 +487,7 @@ impl Subflow {
     }
 
     fn sack_blocks_of(&self, seg: &SegmentRepr<'_>) -> Vec<Range<u64>> {
-        if !self.sack_ok {
+        if !self.sack_ok || seg.options.sack.is_empty() {
             return Vec::new();
         }
         seg.options
@@ -509,10 +509,11 @@ impl Subflow {
     /// and not SACKed before (a segment SACKed long ago would measure the hole, not the path;
     /// Linux skips those too). Call before the scoreboard forgets the SACKs.
     fn rtt_candidate(&self, ack: u64) -> Option<Instant> {
+        let any_sacked = self.sack_ok && self.scoreboard.sacked_bytes() > 0;
         self.tx
             .iter()
             .take_while(|s| s.end() <= ack)
-            .filter(|s| !(s.retransmitted || self.sack_ok && self.scoreboard.is_sacked(s.seq..s.end())))
+            .filter(|s| !(s.retransmitted || any_sacked && self.scoreboard.is_sacked(s.seq..s.end())))
             .filter_map(|s| s.sent_at)
             .last()
     }
@@ -629,7 +630,23 @@ impl Subflow {
     /// Writes `out` with the TCP options this subflow owns and the connection's MPTCP options.
     pub fn emit(&mut self, now: Instant, out: &Outgoing, params: &EmitParams, buf: &mut [u8]) -> Option<usize> {
         let syn = out.flags.contains(TcpFlags::SYN);
-        let mut options = TcpOptions { mptcp: params.mptcp, ..Default::default() };
+        let acking = out.flags.contains(TcpFlags::ACK);
+        // Built in place and filled in below: the option block is large to move.
+        let mut seg = SegmentRepr {
+            src: self.local.ip(),
+            dst: self.remote.ip(),
+            tos: 0,
+            hop_limit: 64,
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: self.iss.wrapping_add(out.seq as u32),
+            ack: if acking { self.irs.wrapping_add(self.rcv_nxt as u32) } else { 0 },
+            flags: out.flags,
+            window: 0,
+            options: TcpOptions { mptcp: params.mptcp, ..Default::default() },
+            payload: &out.payload,
+        };
+        let options = &mut seg.options;
         if syn {
             options.mss = Some(self.config.mss);
             if self.state == TcpState::SynSent || self.snd_wscale > 0 || self.rcv_wscale > 0 {
@@ -643,7 +660,6 @@ impl Subflow {
             let tsecr = if self.state == TcpState::SynSent { 0 } else { self.ts_recent };
             options.timestamp = Some(Timestamp { tsval: self.tsval(now), tsecr });
         }
-        let acking = out.flags.contains(TcpFlags::ACK);
         if acking && self.sack_ok {
             options.sack = SackBlocks::from_slice(&self.sack_blocks_to_send());
         }
@@ -658,20 +674,7 @@ impl Subflow {
             self.rcv_adv = edge;
             ((edge - self.rcv_nxt) >> self.rcv_wscale).min(u64::from(u16::MAX))
         };
-        let seg = SegmentRepr {
-            src: self.local.ip(),
-            dst: self.remote.ip(),
-            tos: 0,
-            hop_limit: 64,
-            src_port: self.local.port(),
-            dst_port: self.remote.port(),
-            seq: self.iss.wrapping_add(out.seq as u32),
-            ack: if acking { self.irs.wrapping_add(self.rcv_nxt as u32) } else { 0 },
-            flags: out.flags,
-            window: window as u16,
-            options,
-            payload: &out.payload,
-        };
+        seg.window = window as u16;
         let (len, _) = seg.emit(buf, ChecksumMode::Full).ok()?;
         self.stats.segments_sent += 1;
         self.stats.bytes_sent += out.payload.len() as u64;

@@ -1,12 +1,11 @@
 //! Whole IPv4/IPv6 + TCP segments: parse a received packet into a [`SegmentRepr`] and emit one
-//! for sending. Headers and checksums are `smoltcp::wire`'s; the option block is ours.
+//! for sending. IP and TCP headers are `smoltcp::wire`'s; the option block and the TCP
+//! checksum are ours.
 
 use core::net::IpAddr;
 
 use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::wire::{
-    IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, TCP_HEADER_LEN, TcpPacket, TcpSeqNumber,
-};
+use smoltcp::wire::{IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, TCP_HEADER_LEN, TcpPacket};
 
 use super::tcp_options::{Emitted, Ignored, MAX_OPTION_SPACE, TcpOptions};
 use super::{Error, OptionContext, Result};
@@ -90,11 +89,43 @@ pub struct SegmentRepr<'a> {
     pub payload: &'a [u8],
 }
 
-fn ip_address(a: IpAddr) -> IpAddress {
-    match a {
-        IpAddr::V4(a) => IpAddress::Ipv4(a),
-        IpAddr::V6(a) => IpAddress::Ipv6(a),
+/// The one's-complement sum (RFC 1071, not complemented) of the TCP pseudo-header
+/// (RFC 9293 §3.1; RFC 8200 §8.1 for IPv6) and the TCP bytes `tcp`: `0xffff` over a segment
+/// whose checksum is right; with the checksum field zero, its complement is the checksum.
+fn tcp_checksum_sum(src: IpAddr, dst: IpAddr, tcp: &[u8]) -> u16 {
+    fn add_words(acc: u32, bytes: &[u8]) -> u32 {
+        bytes.chunks_exact(2).fold(acc, |acc, w| acc + u32::from(u16::from_be_bytes([w[0], w[1]])))
     }
+    let add_address = |acc, a| match a {
+        IpAddr::V4(a) => add_words(acc, &a.octets()),
+        IpAddr::V6(a) => add_words(acc, &a.octets()),
+    };
+    // The TCP length: at most 65535 (both IP length fields are 16-bit), one word for IPv4 and
+    // the low word of the 32-bit IPv6 field.
+    let mut acc = u32::from(u8::from(IpProtocol::Tcp)) + tcp.len() as u32;
+    acc = add_address(add_address(acc, src), dst);
+    acc += u32::from(sum_words(tcp));
+    while acc > 0xffff {
+        acc = (acc >> 16) + (acc & 0xffff);
+    }
+    acc as u16
+}
+
+/// The RFC 1071 sum of `data` as big-endian 16-bit words (an odd last byte padded with
+/// zero), folded to 16 bits. It adds native-endian 32-bit words into 64 bits (no overflow for
+/// any packet) and swaps once at the end: the one's-complement sum does not depend on byte
+/// order beyond that swap (RFC 1071 §2 (B)).
+fn sum_words(data: &[u8]) -> u16 {
+    let words = data.chunks_exact(4);
+    let rest = words.remainder();
+    let mut acc: u64 = words.map(|w| u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]))).sum();
+    let mut tail = [0u8; 4];
+    tail[..rest.len()].copy_from_slice(rest);
+    acc += u64::from(u32::from_ne_bytes(tail));
+    while acc > 0xffff {
+        acc = (acc >> 16) + (acc & 0xffff);
+    }
+    u16::from_be(acc as u16)
 }
 
 /// The network-layer fields of a received packet and its TCP bytes.
@@ -155,25 +186,14 @@ impl<'a> SegmentRepr<'a> {
         if usize::from(tcp.header_len()) < TCP_HEADER_LEN {
             return Err(Error::BadHeader);
         }
-        if mode == ChecksumMode::Full && !tcp.verify_checksum(&ip_address(ip.src), &ip_address(ip.dst)) {
+        if mode == ChecksumMode::Full && tcp_checksum_sum(ip.src, ip.dst, ip.tcp) != 0xffff {
             return Err(Error::BadChecksum);
         }
         if tcp.src_port() == 0 || tcp.dst_port() == 0 {
             return Err(Error::BadHeader);
         }
-        let flags = [
-            (tcp.fin(), TcpFlags::FIN),
-            (tcp.syn(), TcpFlags::SYN),
-            (tcp.rst(), TcpFlags::RST),
-            (tcp.psh(), TcpFlags::PSH),
-            (tcp.ack(), TcpFlags::ACK),
-            (tcp.urg(), TcpFlags::URG),
-            (tcp.ece(), TcpFlags::ECE),
-            (tcp.cwr(), TcpFlags::CWR),
-        ]
-        .into_iter()
-        .filter(|(set, _)| *set)
-        .fold(TcpFlags::default(), |acc, (_, flag)| acc | flag);
+        // The flags byte holds them in the order of `TcpFlags` (RFC 9293 §3.1).
+        let flags = TcpFlags(ip.tcp[13]);
         let payload = tcp.payload();
         let ctx = OptionContext {
             syn: flags.contains(TcpFlags::SYN),
@@ -181,8 +201,7 @@ impl<'a> SegmentRepr<'a> {
             rst: flags.contains(TcpFlags::RST),
             has_payload: !payload.is_empty(),
         };
-        let (options, ignored) = TcpOptions::parse(tcp.options(), ctx)?;
-        let repr = SegmentRepr {
+        let mut repr = SegmentRepr {
             src: ip.src,
             dst: ip.dst,
             tos: ip.tos,
@@ -193,9 +212,10 @@ impl<'a> SegmentRepr<'a> {
             ack: tcp.ack_number().0 as u32,
             flags,
             window: tcp.window_len(),
-            options,
+            options: TcpOptions::default(),
             payload,
         };
+        let ignored = repr.options.parse_into(tcp.options(), ctx)?;
         Ok((repr, ignored))
     }
 
@@ -256,31 +276,70 @@ impl<'a> SegmentRepr<'a> {
             }
             _ => return Err(Error::BadHeader),
         }
-        let mut tcp = TcpPacket::new_unchecked(rest);
-        tcp.set_src_port(self.src_port);
-        tcp.set_dst_port(self.dst_port);
-        tcp.set_seq_number(TcpSeqNumber(self.seq as i32));
-        tcp.set_ack_number(TcpSeqNumber(self.ack as i32));
-        tcp.set_header_len((TCP_HEADER_LEN + emitted.len) as u8);
-        tcp.clear_flags();
-        tcp.set_window_len(self.window);
-        tcp.set_urgent_at(0);
-        tcp.options_mut().copy_from_slice(&options[..emitted.len]);
-        tcp.payload_mut().copy_from_slice(self.payload);
-        let f = |flag| self.flags.contains(flag);
-        tcp.set_fin(f(TcpFlags::FIN));
-        tcp.set_syn(f(TcpFlags::SYN));
-        tcp.set_rst(f(TcpFlags::RST));
-        tcp.set_psh(f(TcpFlags::PSH));
-        tcp.set_ack(f(TcpFlags::ACK));
-        tcp.set_urg(f(TcpFlags::URG));
-        tcp.set_ece(f(TcpFlags::ECE));
-        tcp.set_cwr(f(TcpFlags::CWR));
+        // The TCP header (RFC 9293 §3.1), written field by field: flags are one byte in the
+        // order of `TcpFlags`, the checksum is filled last.
+        let (header, body) = rest.split_at_mut(TCP_HEADER_LEN);
+        header[0..2].copy_from_slice(&self.src_port.to_be_bytes());
+        header[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
+        header[4..8].copy_from_slice(&self.seq.to_be_bytes());
+        header[8..12].copy_from_slice(&self.ack.to_be_bytes());
+        header[12] = (((TCP_HEADER_LEN + emitted.len) / 4) << 4) as u8;
+        header[13] = self.flags.0;
+        header[14..16].copy_from_slice(&self.window.to_be_bytes());
+        header[16..20].fill(0); // checksum, urgent pointer
+        let (option_bytes, payload) = body.split_at_mut(emitted.len);
+        option_bytes.copy_from_slice(&options[..emitted.len]);
+        payload.copy_from_slice(self.payload);
         if mode == ChecksumMode::Full {
-            tcp.fill_checksum(&ip_address(self.src), &ip_address(self.dst));
-        } else {
-            tcp.set_checksum(0);
+            let sum = !tcp_checksum_sum(self.src, self.dst, rest);
+            rest[16..18].copy_from_slice(&sum.to_be_bytes());
         }
         Ok((total, emitted))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::net::{Ipv4Addr, Ipv6Addr};
+
+    use smoltcp::wire::{IpAddress, TcpPacket};
+
+    use super::*;
+
+    #[test]
+    fn checksums_match_smoltcp_for_every_length_and_family() {
+        let v4 = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), IpAddr::V4(Ipv4Addr::new(192, 168, 7, 254)));
+        let v6 = (IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 1, 2, 3, 0xffff)), IpAddr::V6(Ipv6Addr::LOCALHOST));
+        let data: Vec<u8> = (0..1500u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+        for (src, dst) in [v4, v6] {
+            for len in [0, 1, 2, 3, 5, 63, 64, 1447, 1448] {
+                let seg = SegmentRepr {
+                    src,
+                    dst,
+                    tos: 0,
+                    hop_limit: 64,
+                    src_port: 1,
+                    dst_port: 2,
+                    seq: 0xdead_beef,
+                    ack: 0xffff_fff0,
+                    flags: TcpFlags::ACK,
+                    window: 0xffff,
+                    options: TcpOptions::default(),
+                    payload: &data[..len],
+                };
+                let mut buf = vec![0; 1600];
+                let (n, _) = seg.emit(&mut buf, ChecksumMode::Full).unwrap();
+                let ip_len = seg.ip_header_len();
+                let addr = |a| match a {
+                    IpAddr::V4(a) => IpAddress::Ipv4(a),
+                    IpAddr::V6(a) => IpAddress::Ipv6(a),
+                };
+                let tcp = TcpPacket::new_checked(&buf[ip_len..n]).unwrap();
+                assert!(tcp.verify_checksum(&addr(src), &addr(dst)), "{len} bytes, {src}");
+                assert!(SegmentRepr::parse(&buf[..n], ChecksumMode::Full).is_ok());
+                buf[n - 1] ^= 0x40;
+                assert_eq!(SegmentRepr::parse(&buf[..n], ChecksumMode::Full).err(), Some(Error::BadChecksum));
+            }
+        }
     }
 }

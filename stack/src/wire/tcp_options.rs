@@ -20,11 +20,9 @@
 //!
 //! Each option is padded with NOPs to a 32-bit boundary the way the kernel writes it.
 
-use smoltcp::wire::TcpOption;
-
 use super::mptcp::{
-    AddAddrRepr, CapableRepr, DssRepr, FailRepr, FastCloseRepr, JoinRepr, MptcpRepr, PrioRepr, RemoveAddrRepr, Subtype,
-    TcpRstRepr,
+    AddAddrRepr, CapableRepr, DssRepr, FailRepr, FastCloseRepr, JoinRepr, MptcpOption, MptcpRepr, PrioRepr,
+    RemoveAddrRepr, Subtype, TcpRstRepr,
 };
 use super::{Error, OptionContext, Result};
 
@@ -123,6 +121,41 @@ impl MptcpOptions {
         }
     }
 
+    /// Parses one MPTCP option (kind, length, …) into its slot. DSS, on every segment, goes
+    /// straight there; the rest through [`MptcpRepr`].
+    fn parse_option(&mut self, bytes: &[u8], ctx: OptionContext) -> Result<()> {
+        let opt = MptcpOption::new_checked(bytes)?;
+        if opt.subtype() == Subtype::Dss as u8 {
+            self.dss = Some(DssRepr::parse(opt.body(), ctx)?);
+        } else {
+            self.insert(MptcpRepr::parse(&opt, ctx)?);
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with each option present, in emission priority order (as [`iter`](Self::iter)
+    /// yields them, without building the list first: this runs for every segment sent).
+    fn for_each(&self, mut f: impl FnMut(MptcpRepr)) {
+        macro_rules! each {
+            ($($slot:ident => $variant:ident),*) => {
+                $(if let Some(r) = self.$slot {
+                    f(MptcpRepr::$variant(r));
+                })*
+            };
+        }
+        each!(
+            capable => Capable,
+            join => Join,
+            fastclose => FastClose,
+            tcp_rst => TcpRst,
+            fail => Fail,
+            dss => Dss,
+            add_addr => AddAddr,
+            remove_addr => RemoveAddr,
+            prio => Prio
+        );
+    }
+
     /// The options present, in emission priority order.
     pub fn iter(&self) -> impl Iterator<Item = MptcpRepr> + '_ {
         [
@@ -142,7 +175,7 @@ impl MptcpOptions {
 
     /// No MPTCP option at all.
     pub fn is_empty(&self) -> bool {
-        self.iter().next().is_none()
+        *self == MptcpOptions::default()
     }
 }
 
@@ -252,6 +285,13 @@ impl TcpOptions {
     /// and counted in [`Ignored`], as the kernel's `tcp_parse_options()` skips it.
     pub fn parse(bytes: &[u8], ctx: OptionContext) -> Result<(TcpOptions, Ignored)> {
         let mut opts = TcpOptions::default();
+        let ignored = opts.parse_into(bytes, ctx)?;
+        Ok((opts, ignored))
+    }
+
+    /// [`parse`](Self::parse) into `self`, which must be empty: it spares moving the block
+    /// around, as parsing it is part of every segment received.
+    pub(crate) fn parse_into(&mut self, bytes: &[u8], ctx: OptionContext) -> Result<Ignored> {
         let mut ignored = Ignored::default();
         let mut rest = bytes;
         while let Some(&kind) = rest.first() {
@@ -271,25 +311,23 @@ impl TcpOptions {
             rest = tail;
             let data = &option[2..];
             match kind {
-                KIND_MSS if len == 4 && ctx.syn => opts.mss = Some(u16::from_be_bytes([data[0], data[1]])),
-                KIND_WS if len == 3 && ctx.syn => opts.window_scale = Some(data[0]),
-                KIND_SACK_PERMITTED if len == 2 && ctx.syn => opts.sack_permitted = true,
+                KIND_MSS if len == 4 && ctx.syn => self.mss = Some(u16::from_be_bytes([data[0], data[1]])),
+                KIND_WS if len == 3 && ctx.syn => self.window_scale = Some(data[0]),
+                KIND_SACK_PERMITTED if len == 2 && ctx.syn => self.sack_permitted = true,
                 KIND_SACK if !ctx.syn && data.len() % 8 == 0 && (1..=MAX_SACK_BLOCKS).contains(&(data.len() / 8)) => {
                     let mut blocks = [(0, 0); MAX_SACK_BLOCKS];
                     for (b, chunk) in blocks.iter_mut().zip(data.chunks_exact(8)) {
-                        let w = |i: usize| u32::from_be_bytes([chunk[i], chunk[i + 1], chunk[i + 2], chunk[i + 3]]);
+                        let w = |i: usize| u32::from_be_bytes(chunk[i..i + 4].try_into().expect("four bytes"));
                         *b = (w(0), w(4));
                     }
-                    opts.sack = SackBlocks::from_slice(&blocks[..data.len() / 8]);
+                    self.sack = SackBlocks::from_slice(&blocks[..data.len() / 8]);
                 }
                 KIND_TIMESTAMP if len == 10 => {
-                    let w = |i: usize| u32::from_be_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]);
-                    opts.timestamp = Some(Timestamp { tsval: w(0), tsecr: w(4) });
+                    let w = |i: usize| u32::from_be_bytes(data[i..i + 4].try_into().expect("four bytes"));
+                    self.timestamp = Some(Timestamp { tsval: w(0), tsecr: w(4) });
                 }
-                super::mptcp::KIND => match MptcpRepr::parse_bytes(option, ctx) {
-                    Ok(repr) => {
-                        opts.mptcp.insert(repr);
-                    }
+                super::mptcp::KIND => match self.mptcp.parse_option(option, ctx) {
+                    Ok(()) => {}
                     Err(e) => {
                         ignore(&mut ignored);
                         ignored.last_mptcp_error = Some(e);
@@ -300,7 +338,7 @@ impl TcpOptions {
                 _ => {}
             }
         }
-        Ok((opts, ignored))
+        Ok(ignored)
     }
 
     /// Emits the block into `buf` (at most [`MAX_OPTION_SPACE`] bytes are used), in the
@@ -309,40 +347,34 @@ impl TcpOptions {
         let budget = buf.len().min(MAX_OPTION_SPACE);
         let mut w = Writer { buf: &mut buf[..budget], at: 0, out: Emitted::default() };
         if let Some(mss) = self.mss {
-            w.item(OptionItem::Mss, 4, |b| {
-                TcpOption::MaxSegmentSize(mss).emit(b);
-            });
+            let [hi, lo] = mss.to_be_bytes();
+            w.item(OptionItem::Mss, 4, |b| b.copy_from_slice(&[KIND_MSS, 4, hi, lo]));
         }
         let mut sack_permitted_sent = false;
         if let Some(ts) = self.timestamp {
             // SACK-permitted shares the timestamp's word instead of two NOPs, as Linux does.
             let with_sack_permitted = self.sack_permitted;
             sack_permitted_sent = w.item(OptionItem::Timestamp, 12, |b| {
-                let b = if with_sack_permitted {
-                    TcpOption::SackPermitted.emit(b)
-                } else {
-                    TcpOption::NoOperation.emit(TcpOption::NoOperation.emit(b))
-                };
-                TcpOption::TimeStamp { tsval: ts.tsval, tsecr: ts.tsecr }.emit(b);
+                let head = if with_sack_permitted { [KIND_SACK_PERMITTED, 2] } else { [KIND_NOP, KIND_NOP] };
+                b[..2].copy_from_slice(&head);
+                b[2..4].copy_from_slice(&[KIND_TIMESTAMP, 10]);
+                b[4..8].copy_from_slice(&ts.tsval.to_be_bytes());
+                b[8..].copy_from_slice(&ts.tsecr.to_be_bytes());
             }) && with_sack_permitted;
         }
         if self.sack_permitted && !sack_permitted_sent {
-            w.item(OptionItem::SackPermitted, 4, |b| {
-                TcpOption::SackPermitted.emit(TcpOption::NoOperation.emit(TcpOption::NoOperation.emit(b)));
-            });
+            w.item(OptionItem::SackPermitted, 4, |b| b.copy_from_slice(&[KIND_NOP, KIND_NOP, KIND_SACK_PERMITTED, 2]));
         }
         if let Some(ws) = self.window_scale {
-            w.item(OptionItem::WindowScale, 4, |b| {
-                TcpOption::WindowScale(ws).emit(TcpOption::NoOperation.emit(b));
-            });
+            w.item(OptionItem::WindowScale, 4, |b| b.copy_from_slice(&[KIND_NOP, KIND_WS, 3, ws]));
         }
-        for repr in self.mptcp.iter() {
+        self.mptcp.for_each(|repr| {
             let len = repr.buffer_len();
             w.item(OptionItem::Mptcp(repr.subtype()), align4(len), |b| {
                 repr.emit(b).expect("item() sized the buffer");
                 b[len..].fill(KIND_NOP);
             });
-        }
+        });
         let blocks = self.sack.as_slice();
         if !blocks.is_empty() {
             let room = (budget - w.at).saturating_sub(4) / 8;

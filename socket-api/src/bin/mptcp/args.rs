@@ -1,6 +1,7 @@
 //! The command line: which subcommand, and its options checked and converted. Errors are one
 //! line (without the `mptcp: ` prefix, which `main` adds) naming the offending argument.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::units::{parse_delay, parse_list, parse_loss, parse_rate, parse_size};
@@ -11,6 +12,10 @@ mptcp: a userspace Multipath TCP (RFC 8684) stack
 
 Usage:
   mptcp sim [options]    one transfer between two stack endpoints in the simulator
+  mptcp server --listen IP:PORT --path DEV=IP [--path DEV=IP ...] [--echo] [--keep-going] [--json]
+                         serve transfers over TUN devices (root or CAP_NET_ADMIN)
+  mptcp client --connect IP:PORT --path DEV=IP [--path DEV=IP ...] [--send BYTES] [--json]
+                         send BYTES over TUN devices to a server (ours or the kernel's)
   mptcp --help           this text
 
 Options of `mptcp sim`:
@@ -23,12 +28,25 @@ Options of `mptcp sim`:
   --json                 print one JSON object instead of the text report
 A list with one value applies to every path; otherwise it needs one value per path.
 
-Exit status: 0 transfer complete and intact, 1 transfer failed, 2 bad arguments.
+Options of `mptcp server` and `mptcp client`:
+  --path DEV=IP          TUN device DEV (attached, or created if absent) and this stack's
+                         address IP on it; repeatable (only the first carries the connection
+                         until MP_JOIN exists)
+  --listen IP:PORT       (server) where to accept connections; IP is a --path address or 0.0.0.0/::
+  --echo                 (server) send back everything received
+  --keep-going           (server) serve one connection after another instead of exiting
+  --connect IP:PORT      (client) the server
+  --send BYTES           (client) how much to send: 64M, 1G, 256K (default 64M)
+  --json                 print one JSON object per connection instead of the text report
+MPTCP_TUN_TRACE=1 prints every packet on the TUN devices to stderr.
+
+Exit status: 0 transfer complete and intact, 1 transfer failed, 2 bad arguments,
+3 cannot run (TUN device, permissions), 130/143 stopped by SIGINT/SIGTERM.
 See docs/cli.md.
 ";
 
 /// The synopsis in one-line errors about the command itself.
-const SYNOPSIS: &str = "usage: mptcp sim [options]; see mptcp --help";
+const SYNOPSIS: &str = "usage: mptcp sim|server|client [options]; see mptcp --help";
 
 /// The most paths `mptcp sim` sets up (the Linux kernel's default subflow limit is 8 too).
 const MAX_PATHS: usize = 8;
@@ -40,6 +58,38 @@ pub(crate) enum Command {
     Help,
     /// `mptcp sim`.
     Sim(SimArgs),
+    /// `mptcp server`.
+    Server(ServerArgs),
+    /// `mptcp client`.
+    Client(ClientArgs),
+}
+
+/// One `--path DEV=IP`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TunPath {
+    /// The TUN device.
+    pub(crate) device: String,
+    /// This stack's address on it.
+    pub(crate) addr: IpAddr,
+}
+
+/// `mptcp server`'s options.
+#[derive(Debug, PartialEq)]
+pub(crate) struct ServerArgs {
+    pub(crate) listen: SocketAddr,
+    pub(crate) paths: Vec<TunPath>,
+    pub(crate) echo: bool,
+    pub(crate) keep_going: bool,
+    pub(crate) json: bool,
+}
+
+/// `mptcp client`'s options.
+#[derive(Debug, PartialEq)]
+pub(crate) struct ClientArgs {
+    pub(crate) connect: SocketAddr,
+    pub(crate) paths: Vec<TunPath>,
+    pub(crate) send: u64,
+    pub(crate) json: bool,
 }
 
 /// One path of `mptcp sim`; both directions get these settings.
@@ -72,6 +122,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Command, String> {
         None => Err(format!("missing command ({SYNOPSIS})")),
         Some("-h" | "--help") => Ok(Command::Help),
         Some("sim") => parse_sim(&args[1..]),
+        Some(cmd @ ("server" | "client")) => parse_tun(cmd, &args[1..]),
         Some(other) => Err(format!("unknown command {other:?} ({SYNOPSIS})")),
     }
 }
@@ -127,6 +178,108 @@ fn parse_sim(args: &[String]) -> Result<Command, String> {
         }
     }
     sim_args(&raw).map(Command::Sim)
+}
+
+/// Parses `mptcp server` or `mptcp client` (`cmd`).
+fn parse_tun(cmd: &str, args: &[String]) -> Result<Command, String> {
+    let server = cmd == "server";
+    let (mut paths, mut addr, mut send) = (Vec::new(), None, None);
+    let (mut echo, mut keep_going, mut json) = (false, false, false);
+    let addr_opt = if server { "--listen" } else { "--connect" };
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value)),
+            _ => (arg.as_str(), None),
+        };
+        let flag = match name {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--json" => Some(&mut json),
+            "--echo" if server => Some(&mut echo),
+            "--keep-going" if server => Some(&mut keep_going),
+            _ => None,
+        };
+        if let Some(flag) = flag {
+            if inline.is_some() {
+                return Err(format!("{name}: takes no value"));
+            }
+            *flag = true;
+            continue;
+        }
+        if !name.starts_with('-') {
+            return Err(format!("{cmd}: unexpected argument {arg:?}"));
+        }
+        let known = name == "--path" || name == addr_opt || (!server && name == "--send");
+        if !known {
+            return Err(format!("{cmd}: unknown option {name:?}"));
+        }
+        let value = inline.or_else(|| rest.next().map(String::as_str)).filter(|v| !v.is_empty());
+        let value = value.ok_or_else(|| format!("{name}: missing value"))?;
+        match name {
+            "--path" => paths.push(parse_path(value)?),
+            "--send" if send.is_some() => return Err("--send: given more than once".to_owned()),
+            "--send" => send = Some(parse_size(value).map_err(|e| format!("--send: {e}"))?),
+            _ if addr.is_some() => return Err(format!("{name}: given more than once")),
+            _ => {
+                let a: SocketAddr = value.parse().map_err(|_| {
+                    format!("{name}: expected IP:PORT (like 10.0.0.1:5000 or [fd00::1]:5000), got {value:?}")
+                })?;
+                if a.port() == 0 {
+                    return Err(format!("{name}: the port must not be 0, got {value:?}"));
+                }
+                addr = Some(a);
+            }
+        }
+    }
+    let addr = addr.ok_or_else(|| format!("{cmd}: {addr_opt} IP:PORT is required"))?;
+    check_paths(cmd, &paths)?;
+    if server {
+        let ip = addr.ip();
+        if !ip.is_unspecified() && !paths.iter().any(|p| p.addr == ip) {
+            return Err(format!("--listen: {ip} is not the address of any --path"));
+        }
+        Ok(Command::Server(ServerArgs { listen: addr, paths, echo, keep_going, json }))
+    } else {
+        let first = paths[0].addr;
+        if first.is_ipv4() != addr.is_ipv4() {
+            return Err(format!(
+                "--connect: {} and the first --path address {first} are of different IP versions",
+                addr.ip()
+            ));
+        }
+        Ok(Command::Client(ClientArgs { connect: addr, paths, send: send.unwrap_or(64 << 20), json }))
+    }
+}
+
+/// `DEV=IP`.
+fn parse_path(s: &str) -> Result<TunPath, String> {
+    let bad = || format!("--path: expected DEV=IP (like mtun0=10.0.1.2), got {s:?}");
+    let (dev, ip) = s.split_once('=').ok_or_else(bad)?;
+    let addr: IpAddr = ip.parse().map_err(|_| bad())?;
+    let valid_dev = !dev.is_empty() && dev.len() <= 15 && !dev.contains(['/', ':', ' ', '=']);
+    if !valid_dev {
+        return Err(format!("--path: {dev:?} is not a valid interface name (1 to 15 bytes, no '/', ':' or spaces)"));
+    }
+    if addr.is_unspecified() || addr.is_multicast() || addr.is_loopback() {
+        return Err(format!("--path: {addr} cannot be this stack's address"));
+    }
+    Ok(TunPath { device: dev.to_owned(), addr })
+}
+
+/// At least one path; no device or address twice.
+fn check_paths(cmd: &str, paths: &[TunPath]) -> Result<(), String> {
+    if paths.is_empty() {
+        return Err(format!("{cmd}: at least one --path DEV=IP is required"));
+    }
+    for (i, p) in paths.iter().enumerate() {
+        if paths[..i].iter().any(|q| q.device == p.device) {
+            return Err(format!("--path: device {} given more than once", p.device));
+        }
+        if paths[..i].iter().any(|q| q.addr == p.addr) {
+            return Err(format!("--path: address {} given more than once", p.addr));
+        }
+    }
+    Ok(())
 }
 
 /// Converts and checks the values, filling in defaults.
@@ -233,7 +386,77 @@ mod tests {
         assert_eq!(err("sim --frobnicate 3"), r#"sim: unknown option "--frobnicate""#);
         assert_eq!(err("sim extra"), r#"sim: unexpected argument "extra""#);
         assert_eq!(err("sim --json=yes"), "--json: takes no value");
-        assert_eq!(err("bench"), r#"unknown command "bench" (usage: mptcp sim [options]; see mptcp --help)"#);
-        assert_eq!(err(""), "missing command (usage: mptcp sim [options]; see mptcp --help)");
+        assert_eq!(
+            err("bench"),
+            r#"unknown command "bench" (usage: mptcp sim|server|client [options]; see mptcp --help)"#
+        );
+        assert_eq!(err(""), "missing command (usage: mptcp sim|server|client [options]; see mptcp --help)");
+    }
+
+    #[test]
+    fn server_and_client() {
+        let s = match parse_str(
+            "server --listen 10.0.1.2:5000 --path mtun0=10.0.1.2 --path=mtun1=10.0.2.2 --echo --json",
+        ) {
+            Ok(Command::Server(s)) => s,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(s.listen, "10.0.1.2:5000".parse().unwrap());
+        assert_eq!(s.paths.len(), 2);
+        assert_eq!(s.paths[1], TunPath { device: "mtun1".into(), addr: "10.0.2.2".parse().unwrap() });
+        assert!(s.echo && s.json && !s.keep_going);
+        let c = match parse_str("client --connect [fd00::1]:5000 --path t0=fd00::2 --send 1M") {
+            Ok(Command::Client(c)) => c,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((c.send, c.connect.port(), c.json), (1 << 20, 5000, false));
+        let c = match parse_str("client --connect 10.0.0.1:80 --path t0=10.0.0.2") {
+            Ok(Command::Client(c)) => c,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(c.send, 64 << 20);
+        assert!(matches!(parse_str("server --listen 0.0.0.0:1 --path t0=10.0.0.2"), Ok(Command::Server(_))));
+    }
+
+    #[test]
+    fn server_and_client_errors() {
+        let err = |line: &str| parse_str(line).expect_err(line);
+        assert_eq!(err("server --path t0=10.0.0.2"), "server: --listen IP:PORT is required");
+        assert_eq!(err("client --connect 10.0.0.1:80"), "client: at least one --path DEV=IP is required");
+        assert_eq!(
+            err("server --listen 10.0.0.9:80 --path t0=10.0.0.2"),
+            "--listen: 10.0.0.9 is not the address of any --path"
+        );
+        assert_eq!(
+            err("client --connect 10.0.0.1 --path t0=10.0.0.2"),
+            r#"--connect: expected IP:PORT (like 10.0.0.1:5000 or [fd00::1]:5000), got "10.0.0.1""#
+        );
+        assert_eq!(
+            err("client --connect 10.0.0.1:0 --path t0=10.0.0.2"),
+            r#"--connect: the port must not be 0, got "10.0.0.1:0""#
+        );
+        assert_eq!(
+            err("client --connect 10.0.0.1:80 --path t0"),
+            r#"--path: expected DEV=IP (like mtun0=10.0.1.2), got "t0""#
+        );
+        assert_eq!(
+            err("client --connect 10.0.0.1:80 --path t0=fd00::2"),
+            "--connect: 10.0.0.1 and the first --path address fd00::2 are of different IP versions"
+        );
+        assert!(err("client --connect 10.0.0.1:80 --path a234567890123456=10.0.0.2").starts_with("--path: "));
+        assert_eq!(
+            err("client --connect 10.0.0.1:80 --path t0=10.0.0.2 --path t0=10.0.0.3"),
+            "--path: device t0 given more than once"
+        );
+        assert_eq!(err("client --connect 10.0.0.1:80 --path t0=10.0.0.2 --echo"), r#"client: unknown option "--echo""#);
+        assert_eq!(
+            err("client --connect 10.0.0.1:80 --path t0=10.0.0.2 --send 0"),
+            r#"--send: a size must be at least 1 byte, got "0""#
+        );
+        assert_eq!(err("server --listen 10.0.0.2:80 --path t0=10.0.0.2 --json=1"), "--json: takes no value");
+        assert_eq!(
+            err("server --listen 10.0.0.2:80 --listen 10.0.0.2:81 --path t0=10.0.0.2"),
+            "--listen: given more than once"
+        );
     }
 }

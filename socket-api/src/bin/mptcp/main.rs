@@ -1,11 +1,13 @@
 //! `mptcp`, the command-line program of the userspace MPTCP stack. Usage: `docs/cli.md`.
 //!
-//! Subcommands so far: `sim` (one transfer in the deterministic simulator). Each lives in its
-//! own module and is one variant of [`args::Command`].
+//! Subcommands so far: `sim` (one transfer in the deterministic simulator), `server` and
+//! `client` (transfers over TUN devices). Each lives in its own module and is one variant of
+//! [`args::Command`].
 
 mod args;
 mod report;
 mod sim;
+mod tun;
 mod units;
 
 use std::process::ExitCode;
@@ -27,6 +29,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Command::Sim(a)) => sim::main(&a),
+        Ok(Command::Server(a)) => tun::server(&a),
+        Ok(Command::Client(a)) => tun::client(&a),
         Err(e) => {
             eprintln!("mptcp: {e}");
             ExitCode::from(USAGE_ERROR)

@@ -96,7 +96,7 @@ fn write_seq(seq: SeqNum, b: &mut [u8]) -> &mut [u8] {
 }
 
 impl DssRepr {
-    pub(super) fn parse(body: &[u8], ctx: OptionContext) -> Result<DssRepr> {
+    pub(crate) fn parse(body: &[u8], ctx: OptionContext) -> Result<DssRepr> {
         let st = Subtype::Dss;
         forbid_syn(st, ctx)?;
         let len = body.len() + super::HEADER_LEN;
