@@ -6,7 +6,7 @@
 
 use core::net::{IpAddr, SocketAddr};
 
-use mptcp_stack::connection::{CloseReason, ConnEvent, ConnectionStats};
+use mptcp_stack::connection::{CloseReason, ConnEvent, ConnectionStats, Mode};
 use mptcp_stack::endpoint::{ConnectionHandle, Endpoint, Event};
 use mptcp_stack::time::Instant;
 use sha2::{Digest, Sha256};
@@ -214,15 +214,17 @@ impl Transfer {
     /// Handles the endpoint's events and moves data; call after every input to the endpoint.
     pub fn step(&mut self, now: Instant, endpoint: &mut Endpoint) {
         while let Some(ev) = endpoint.poll_event() {
-            match ev {
-                Event::Incoming(h) => {
-                    if self.conn.is_none() && endpoint.accept() == Some(h) {
-                        self.conn = Some(h);
-                    }
-                }
-                Event::Connection(h, e) if Some(h) == self.conn => self.on_event(now, e),
-                Event::Connection(..) => {}
+            if self.conn.is_none() {
+                self.take_incoming(now, endpoint);
             }
+            match ev {
+                Event::Connection(h, e) if Some(h) == self.conn => self.on_event(now, e),
+                Event::Incoming(_) | Event::Connection(..) => {}
+            }
+        }
+        if self.conn.is_none() {
+            // A connection that arrived while another was served waits in the accept queue.
+            self.take_incoming(now, endpoint);
         }
         let Some(h) = self.conn else { return };
         if self.reading {
@@ -242,6 +244,19 @@ impl Transfer {
             {
                 self.on_event(now, e);
             }
+        }
+    }
+
+    /// Serves the oldest accepted connection; if its handshake already completed (its events
+    /// went by while another was served), takes its state from the connection itself.
+    fn take_incoming(&mut self, now: Instant, endpoint: &mut Endpoint) {
+        let Some(h) = endpoint.accept() else { return };
+        self.conn = Some(h);
+        if let Some(c) = endpoint.connection(h)
+            && c.mode() != Mode::Handshake
+        {
+            self.report.established_at = Some(now);
+            self.report.mptcp = Some(c.mode() == Mode::Mptcp);
         }
     }
 
