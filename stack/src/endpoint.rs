@@ -375,12 +375,16 @@ impl Endpoint {
         let mut cursor = start;
         let mut wrapped = false;
         loop {
-            let mut polled = Polled::default();
-            if self.connections.last_key_value().is_some_and(|(h, _)| h.0 >= cursor) {
-                let conns =
-                    self.connections.range_mut(ConnectionHandle(cursor)..).take_while(|(h, _)| !wrapped || h.0 < start);
-                polled = poll_connections(conns, &mut self.events, now, buf);
-            }
+            let in_pass = |h: &ConnectionHandle| !wrapped || h.0 < start;
+            let polled = if cursor == 0 {
+                let conns = self.connections.iter_mut().take_while(|(h, _)| in_pass(h));
+                poll_connections(conns, &mut self.events, now, buf)
+            } else if self.connections.last_key_value().is_some_and(|(h, _)| h.0 >= cursor) {
+                let conns = self.connections.range_mut(ConnectionHandle(cursor)..).take_while(|(h, _)| in_pass(h));
+                poll_connections(conns, &mut self.events, now, buf)
+            } else {
+                Polled::default()
+            };
             if let Some(h) = polled.drained {
                 self.remove(h);
             }

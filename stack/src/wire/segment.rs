@@ -1,6 +1,6 @@
 //! Whole IPv4/IPv6 + TCP segments: parse a received packet into a [`SegmentRepr`] and emit one
-//! for sending. IP and TCP headers are `smoltcp::wire`'s; the option block and the TCP
-//! checksum are ours.
+//! for sending. `smoltcp::wire` reads the IP and TCP headers and writes the IP header; the TCP
+//! header on emission, the option block and the checksums are ours.
 
 use core::net::IpAddr;
 
@@ -139,7 +139,7 @@ struct IpParts<'a> {
 
 fn parse_ipv4(packet: &[u8], mode: ChecksumMode) -> Result<IpParts<'_>> {
     let ip = Ipv4Packet::new_checked(packet).map_err(|_| Error::Truncated)?;
-    if mode == ChecksumMode::Full && !ip.verify_checksum() {
+    if mode == ChecksumMode::Full && sum_words(&packet[..usize::from(ip.header_len())]) != 0xffff {
         return Err(Error::BadChecksum);
     }
     if ip.more_frags() || ip.frag_offset() != 0 {
@@ -259,7 +259,8 @@ impl<'a> SegmentRepr<'a> {
                 ip.set_dscp(self.tos >> 2);
                 ip.set_ecn(self.tos & 0x3);
                 if mode == ChecksumMode::Full {
-                    ip.fill_checksum();
+                    let sum = !sum_words(&ip.as_ref()[..IPV4_HEADER_LEN]);
+                    ip.set_checksum(sum);
                 }
             }
             (IpAddr::V6(src_addr), IpAddr::V6(dst_addr)) => {
