@@ -17,7 +17,9 @@
 //! - [`event_loop`] — drives one endpoint and one [`transfer::Transfer`] over one device per
 //!   path with a monotonic clock, `ppoll(2)` and clean stops on SIGINT/SIGTERM.
 //! - [`trace`] — one line per packet for debugging (`MPTCP_TUN_TRACE=1`).
-//! - [`netns`] — entering a network namespace from one thread (tests and `mptcp bench`).
+//! - [`netns`] — network namespaces: entering one from one thread, uniquely named ones removed
+//!   on drop, `ip`/`tc` commands and sysctls inside them (tests and `mptcp bench`).
+//! - [`signals`] — SIGINT/SIGTERM as a flag, for programs that clean up before exiting.
 //!
 //! `unsafe` code is confined to the private `sys` module (the TUN and interface ioctls,
 //! `ppoll`, `setns`), each block with its reason.
@@ -29,12 +31,9 @@ pub use mptcp_stack as stack;
 pub mod device;
 pub mod event_loop;
 pub mod link;
+pub mod netns;
+pub mod signals;
 pub mod sim;
 mod sys;
 pub mod trace;
 pub mod transfer;
-
-/// Network namespaces, for running a driver (or a kernel peer) in one from a single thread.
-pub mod netns {
-    pub use crate::sys::{enter_netns, has_net_admin};
-}

@@ -11,12 +11,25 @@ pub(crate) const USAGE: &str = "\
 mptcp: a userspace Multipath TCP (RFC 8684) stack
 
 Usage:
+  mptcp bench [options]  our stack against itself, then the kernel's MPTCP against itself, over
+                         N paths between two network namespaces (root; else in the simulator)
   mptcp sim [options]    one transfer between two stack endpoints in the simulator
   mptcp server --listen IP:PORT --path DEV=IP [--path DEV=IP ...] [--echo] [--keep-going] [--json]
                          serve transfers over TUN devices (root or CAP_NET_ADMIN)
   mptcp client --connect IP:PORT --path DEV=IP [--path DEV=IP ...] [--send BYTES] [--json]
                          send BYTES over TUN devices to a server (ours or the kernel's)
   mptcp --help           this text
+
+Options of `mptcp bench`:
+  --paths N              paths (veth pairs, a TUN device per side) between the namespaces,
+                         1 to 8 (default 2)
+  --rate R[,R...]        rate of each path, both directions, with tbf (default: unshaped)
+  --bytes N              bytes each client sends (default 64M), or
+  --time S               send for S seconds instead: 10, 10s, 500ms
+  --peer stack|kernel|both  which transfers to run (default both)
+  --simulate             run in the simulator even when the namespaces could be made
+  --json                 print one JSON object with `stack` and `kernel` entries
+Without root, /dev/net/tun or the `ip` command it says so and runs the simulator instead.
 
 Options of `mptcp sim`:
   --paths N              paths between client and server, 1 to 8 (default 1)
@@ -46,7 +59,7 @@ See docs/cli.md.
 ";
 
 /// The synopsis in one-line errors about the command itself.
-const SYNOPSIS: &str = "usage: mptcp sim|server|client [options]; see mptcp --help";
+const SYNOPSIS: &str = "usage: mptcp bench|sim|server|client [options]; see mptcp --help";
 
 /// The most paths `mptcp sim` sets up (the Linux kernel's default subflow limit is 8 too).
 const MAX_PATHS: usize = 8;
@@ -62,6 +75,50 @@ pub(crate) enum Command {
     Server(ServerArgs),
     /// `mptcp client`.
     Client(ClientArgs),
+    /// `mptcp bench`.
+    Bench(BenchArgs),
+}
+
+/// How much each client of `mptcp bench` sends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Amount {
+    /// This many bytes.
+    Bytes(u64),
+    /// For this long.
+    Time(Duration),
+}
+
+/// Which transfers `mptcp bench` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// Our stack against itself.
+    Stack,
+    /// The kernel's MPTCP against itself.
+    Kernel,
+    /// Both, the stack first.
+    Both,
+}
+
+impl Peer {
+    pub(crate) fn stack(self) -> bool {
+        matches!(self, Peer::Stack | Peer::Both)
+    }
+
+    pub(crate) fn kernel(self) -> bool {
+        matches!(self, Peer::Kernel | Peer::Both)
+    }
+}
+
+/// `mptcp bench`'s options.
+#[derive(Debug, PartialEq)]
+pub(crate) struct BenchArgs {
+    /// Rate of each path (bit/s, both directions); `None`: unshaped. One entry per path.
+    pub(crate) rates: Vec<Option<u64>>,
+    pub(crate) amount: Amount,
+    pub(crate) peer: Peer,
+    /// Use the simulator even if the namespaces could be made.
+    pub(crate) simulate: bool,
+    pub(crate) json: bool,
 }
 
 /// One `--path DEV=IP`.
@@ -123,6 +180,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Command, String> {
         Some("-h" | "--help") => Ok(Command::Help),
         Some("sim") => parse_sim(&args[1..]),
         Some(cmd @ ("server" | "client")) => parse_tun(cmd, &args[1..]),
+        Some("bench") => parse_bench(&args[1..]),
         Some(other) => Err(format!("unknown command {other:?} ({SYNOPSIS})")),
     }
 }
@@ -178,6 +236,92 @@ fn parse_sim(args: &[String]) -> Result<Command, String> {
         }
     }
     sim_args(&raw).map(Command::Sim)
+}
+
+/// The longest `mptcp bench --time`.
+const MAX_TIME: Duration = Duration::from_secs(3600);
+
+/// Parses `mptcp bench`.
+fn parse_bench(args: &[String]) -> Result<Command, String> {
+    let (mut paths, mut rate, mut bytes, mut time, mut peer) = (None, None, None, None, None);
+    let (mut simulate, mut json) = (false, false);
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value)),
+            _ => (arg.as_str(), None),
+        };
+        let flag = match name {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--json" => Some(&mut json),
+            "--simulate" => Some(&mut simulate),
+            _ => None,
+        };
+        if let Some(flag) = flag {
+            if inline.is_some() {
+                return Err(format!("{name}: takes no value"));
+            }
+            *flag = true;
+            continue;
+        }
+        if !name.starts_with('-') {
+            return Err(format!("bench: unexpected argument {arg:?}"));
+        }
+        let slot = match name {
+            "--paths" => &mut paths,
+            "--rate" => &mut rate,
+            "--bytes" => &mut bytes,
+            "--time" => &mut time,
+            "--peer" => &mut peer,
+            _ => return Err(format!("bench: unknown option {name:?}")),
+        };
+        if slot.is_some() {
+            return Err(format!("{name}: given more than once"));
+        }
+        let value = inline.or_else(|| rest.next().map(String::as_str)).filter(|v| !v.is_empty());
+        *slot = Some(value.ok_or_else(|| format!("{name}: missing value"))?);
+    }
+    let n = match paths {
+        None => 2,
+        Some(s) => parse_paths(s)?,
+    };
+    let rates = match rate {
+        None => vec![None; n],
+        Some(s) => per_path("--rate", s, n, parse_rate)?.into_iter().map(Some).collect(),
+    };
+    let amount = match (bytes, time) {
+        (Some(_), Some(_)) => return Err("--bytes and --time: give one or the other".to_owned()),
+        (Some(b), None) => Amount::Bytes(parse_size(b).map_err(|e| format!("--bytes: {e}"))?),
+        (None, Some(t)) => Amount::Time(parse_time(t)?),
+        (None, None) => Amount::Bytes(64 << 20),
+    };
+    let peer = match peer.unwrap_or("both") {
+        "stack" => Peer::Stack,
+        "kernel" => Peer::Kernel,
+        "both" => Peer::Both,
+        other => return Err(format!("--peer: expected stack, kernel or both, got {other:?}")),
+    };
+    Ok(Command::Bench(BenchArgs { rates, amount, peer, simulate, json }))
+}
+
+/// `--time`: seconds (`10`, `1.5`) or a duration with a unit (`10s`, `500ms`), above 0.
+fn parse_time(s: &str) -> Result<Duration, String> {
+    let plain = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let with_unit = if plain { format!("{s}s") } else { s.to_owned() };
+    match parse_delay(&with_unit) {
+        Ok(d) if d.is_zero() => Err(format!("--time: must be above 0, got {s:?}")),
+        Ok(d) if d > MAX_TIME => Err(format!("--time: at most {} s, got {s:?}", MAX_TIME.as_secs())),
+        Ok(d) => Ok(d),
+        Err(_) => Err(format!("--time: expected seconds like 10 or 10s or 500ms, got {s:?}")),
+    }
+}
+
+/// `--paths`: 1 to [`MAX_PATHS`].
+fn parse_paths(s: &str) -> Result<usize, String> {
+    s.parse()
+        .ok()
+        .filter(|n| (1..=MAX_PATHS).contains(n) && s.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| format!("--paths: expected a number from 1 to {MAX_PATHS}, got {s:?}"))
 }
 
 /// Parses `mptcp server` or `mptcp client` (`cmd`).
@@ -286,11 +430,7 @@ fn check_paths(cmd: &str, paths: &[TunPath]) -> Result<(), String> {
 fn sim_args(raw: &RawSim<'_>) -> Result<SimArgs, String> {
     let n = match raw.paths {
         None => 1,
-        Some(s) => s
-            .parse()
-            .ok()
-            .filter(|n| (1..=MAX_PATHS).contains(n) && s.bytes().all(|b| b.is_ascii_digit()))
-            .ok_or_else(|| format!("--paths: expected a number from 1 to {MAX_PATHS}, got {s:?}"))?,
+        Some(s) => parse_paths(s)?,
     };
     let rates = per_path("--rate", raw.rate.unwrap_or("100mbit"), n, parse_rate)?;
     let delays = per_path("--delay", raw.delay.unwrap_or("10ms"), n, parse_delay)?;
@@ -387,10 +527,10 @@ mod tests {
         assert_eq!(err("sim extra"), r#"sim: unexpected argument "extra""#);
         assert_eq!(err("sim --json=yes"), "--json: takes no value");
         assert_eq!(
-            err("bench"),
-            r#"unknown command "bench" (usage: mptcp sim|server|client [options]; see mptcp --help)"#
+            err("frob"),
+            r#"unknown command "frob" (usage: mptcp bench|sim|server|client [options]; see mptcp --help)"#
         );
-        assert_eq!(err(""), "missing command (usage: mptcp sim|server|client [options]; see mptcp --help)");
+        assert_eq!(err(""), "missing command (usage: mptcp bench|sim|server|client [options]; see mptcp --help)");
     }
 
     #[test]
@@ -458,5 +598,49 @@ mod tests {
             err("server --listen 10.0.0.2:80 --listen 10.0.0.2:81 --path t0=10.0.0.2"),
             "--listen: given more than once"
         );
+    }
+
+    fn bench(line: &str) -> BenchArgs {
+        match parse_str(line) {
+            Ok(Command::Bench(b)) => b,
+            other => panic!("{line:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bench_options() {
+        let b = bench("bench");
+        let expected = BenchArgs {
+            rates: vec![None, None],
+            amount: Amount::Bytes(64 << 20),
+            peer: Peer::Both,
+            simulate: false,
+            json: false,
+        };
+        assert_eq!(b, expected);
+        let b = bench("bench --paths 3 --rate 100mbit,10mbit,1gbit --time 2.5 --peer=kernel --json --simulate");
+        assert_eq!(b.rates, vec![Some(100_000_000), Some(10_000_000), Some(1_000_000_000)]);
+        assert_eq!(b.amount, Amount::Time(Duration::from_millis(2500)));
+        assert!(b.peer.kernel() && !b.peer.stack() && b.json && b.simulate);
+        assert_eq!(bench("bench --paths 1 --rate 5mbit --bytes 4M").rates, vec![Some(5_000_000)]);
+        assert_eq!(bench("bench --time 500ms").amount, Amount::Time(Duration::from_millis(500)));
+        assert_eq!(bench("bench --peer stack").peer, Peer::Stack);
+    }
+
+    #[test]
+    fn bench_errors() {
+        let err = |line: &str| parse_str(line).expect_err(line);
+        assert_eq!(err("bench --paths 0"), r#"--paths: expected a number from 1 to 8, got "0""#);
+        assert_eq!(err("bench --bytes 1M --time 2"), "--bytes and --time: give one or the other");
+        assert_eq!(err("bench --time 0"), r#"--time: must be above 0, got "0""#);
+        assert_eq!(err("bench --time soon"), r#"--time: expected seconds like 10 or 10s or 500ms, got "soon""#);
+        assert_eq!(err("bench --peer smoltcp"), r#"--peer: expected stack, kernel or both, got "smoltcp""#);
+        assert_eq!(
+            err("bench --rate 1mbit,2mbit,3mbit"),
+            "--rate: 3 values for 2 path(s); give one value for all paths or one per path"
+        );
+        assert_eq!(err("bench --loss 1%"), r#"bench: unknown option "--loss""#);
+        assert_eq!(err("bench --json=1"), "--json: takes no value");
+        assert_eq!(err("bench now"), r#"bench: unexpected argument "now""#);
     }
 }

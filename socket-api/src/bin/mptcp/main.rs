@@ -1,12 +1,16 @@
 //! `mptcp`, the command-line program of the userspace MPTCP stack. Usage: `docs/cli.md`.
 //!
-//! Subcommands so far: `sim` (one transfer in the deterministic simulator), `server` and
+//! Subcommands: `bench` (our stack and the kernel's MPTCP over paths between two network
+//! namespaces, side by side), `sim` (one transfer in the deterministic simulator), `server` and
 //! `client` (transfers over TUN devices). Each lives in its own module and is one variant of
-//! [`args::Command`].
+//! [`args::Command`]; `bench` uses `topology` (the namespaces) and `kernel` (the kernel's side).
 
 mod args;
+mod bench;
+mod kernel;
 mod report;
 mod sim;
+mod topology;
 mod tun;
 mod units;
 
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
         Ok(Command::Sim(a)) => sim::main(&a),
         Ok(Command::Server(a)) => tun::server(&a),
         Ok(Command::Client(a)) => tun::client(&a),
+        Ok(Command::Bench(a)) => bench::main(&a),
         Err(e) => {
             eprintln!("mptcp: {e}");
             ExitCode::from(USAGE_ERROR)

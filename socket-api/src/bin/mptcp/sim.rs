@@ -42,7 +42,7 @@ pub(crate) fn main(args: &SimArgs) -> ExitCode {
     if r.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-fn client_addr(path: usize) -> IpAddr {
+pub(crate) fn client_addr(path: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, path as u8 + 1, 1))
 }
 
@@ -51,7 +51,7 @@ fn server_addr(path: usize) -> IpAddr {
 }
 
 /// Twenty times the ideal transfer time at the slowest path's rate, plus a minute.
-fn time_limit(args: &SimArgs) -> Duration {
+pub(crate) fn time_limit(args: &SimArgs) -> Duration {
     let slowest = args.paths.iter().map(|p| p.rate_bps).min().unwrap_or(1);
     Duration::from_secs_f64(20.0 * (args.bytes as f64 * 8.0 / slowest as f64) + 60.0)
 }
@@ -87,7 +87,7 @@ fn network(args: &SimArgs) -> Sim {
 }
 
 /// Runs the transfer and then the close; reports what happened.
-fn run(args: &SimArgs, limit: Duration) -> SimReport {
+pub(crate) fn run(args: &SimArgs, limit: Duration) -> SimReport {
     let mut sim = network(args);
     let (stats, end, error) = drive(&mut sim, limit);
     let (c, s) = (sim.a().transfer.report(), sim.b().transfer.report());
