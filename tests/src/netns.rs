@@ -1,6 +1,6 @@
-//! Network namespaces for the tests that run against the Linux kernel: unique names (process id
-//! and a counter), `ip` commands inside them, closures run on a thread that entered one, the
-//! kernel's `MPTcpExt` counters of one, and removal on drop, also when a test panics.
+//! The topology of the tests that run against the Linux kernel, built from the driver's
+//! namespaces (`mptcp_tun_driver::netns`: unique names, `ip` commands, closures run inside,
+//! removal on drop, also when a test panics), and the kernel's `MPTcpExt` counters.
 //!
 //! These tests need root (CAP_NET_ADMIN and CAP_SYS_ADMIN for `setns`), `/dev/net/tun`, the
 //! `ip` command and a kernel with MPTCP; [`skip_reason`] says which is missing.
@@ -8,13 +8,10 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use mptcp_tun_driver::netns::{enter_netns, has_net_admin};
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
+pub use mptcp_tun_driver::netns::Netns;
+use mptcp_tun_driver::netns::{has_net_admin, unique_name};
 
 /// Why the kernel tests cannot run here, or `None` if they can.
 pub fn skip_reason() -> Option<String> {
@@ -33,125 +30,22 @@ pub fn skip_reason() -> Option<String> {
     }
 }
 
-/// Runs a command; an error carries its stderr.
-pub fn run(program: &str, args: &[&str]) -> io::Result<()> {
-    let out = Command::new(program).args(args).output()?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(io::Error::other(format!(
-            "`{program} {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
+/// The MAC address of interface `dev` in `ns` (`ip -o link show`).
+fn mac(ns: &Netns, dev: &str) -> io::Result<String> {
+    let out = Command::new("ip").args(["-n", ns.name(), "-o", "link", "show", dev]).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    words
+        .find(|w| *w == "link/ether")
+        .and_then(|_| words.next())
+        .map(str::to_owned)
+        .ok_or_else(|| io::Error::other(format!("no MAC address for {dev} in {}: {text}", ns.name())))
 }
 
-/// A network namespace that is deleted when dropped.
-#[derive(Debug)]
-pub struct Netns {
-    name: String,
-}
-
-impl Netns {
-    /// A new namespace named `mptcp-<pid>-<n>-<tag>`, with its loopback up.
-    pub fn new(tag: &str) -> io::Result<Netns> {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("mptcp-{}-{n}-{tag}", std::process::id());
-        run("ip", &["netns", "add", &name])?;
-        let ns = Netns { name };
-        ns.ip("link set lo up")?;
-        Ok(ns)
-    }
-
-    /// Its name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Where `ip netns` keeps it.
-    pub fn path(&self) -> PathBuf {
-        PathBuf::from("/run/netns").join(&self.name)
-    }
-
-    /// `ip -n NAME <args>` (arguments split on whitespace).
-    pub fn ip(&self, args: &str) -> io::Result<()> {
-        let mut all = vec!["-n", &self.name];
-        all.extend(args.split_whitespace());
-        run("ip", &all)
-    }
-
-    /// The MAC address of interface `dev` (`ip -o link show`).
-    pub fn mac(&self, dev: &str) -> io::Result<String> {
-        let out = Command::new("ip").args(["-n", &self.name, "-o", "link", "show", dev]).output()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut words = text.split_whitespace();
-        words
-            .find(|w| *w == "link/ether")
-            .and_then(|_| words.next())
-            .map(str::to_owned)
-            .ok_or_else(|| io::Error::other(format!("no MAC address for {dev} in {}: {text}", self.name)))
-    }
-
-    /// Sets a sysctl inside it (`net.mptcp.enabled`, `net.ipv4.ip_forward`, ...).
-    pub fn sysctl(&self, key: &str, value: &str) -> io::Result<()> {
-        let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-        self.run(move || std::fs::write(&path, value))?
-            .map_err(|e| io::Error::other(format!("sysctl {key}={value} in {}: {e}", self.name)))
-    }
-
-    /// Runs `f` on a new thread that entered this namespace; waits for it. A panic in `f`
-    /// becomes an error.
-    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> io::Result<T> {
-        let path = self.path();
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                enter_netns(&path)?;
-                Ok(f())
-            })
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the thread in the namespace panicked")))
-        })
-    }
-
-    /// Starts `f` on a new thread that entered this namespace.
-    pub fn spawn<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> std::thread::JoinHandle<io::Result<T>> {
-        let path = self.path();
-        std::thread::spawn(move || {
-            enter_netns(&path)?;
-            Ok(f())
-        })
-    }
-
-    /// The kernel's `MPTcpExt*` counters in this namespace (what `nstat -az | grep MPTcpExt`
-    /// shows), without the prefix.
-    pub fn mptcp_counters(&self) -> io::Result<BTreeMap<String, u64>> {
-        let text = self.run(|| std::fs::read_to_string("/proc/thread-self/net/netstat"))??;
-        Ok(parse_netstat(&text, "MPTcpExt"))
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        // Deleting the namespace removes the devices in it once no thread or socket holds it.
-        let _ = run("ip", &["netns", "del", &self.name]);
-    }
-}
-
-/// The counters of group `group` in `/proc/net/netstat` text (pairs of lines: names, values).
-pub fn parse_netstat(text: &str, group: &str) -> BTreeMap<String, u64> {
-    let prefix = format!("{group}:");
-    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with(&prefix)).collect();
-    let mut out = BTreeMap::new();
-    if let [names, values] = lines[..] {
-        for (n, v) in names.split_whitespace().skip(1).zip(values.split_whitespace().skip(1)) {
-            out.insert(n.to_owned(), v.parse().unwrap_or(0));
-        }
-    }
-    out
+/// The kernel's `MPTcpExt*` counters in `ns` (what `nstat -az | grep MPTcpExt` shows), without
+/// the prefix.
+pub fn mptcp_counters(ns: &Netns) -> io::Result<BTreeMap<String, u64>> {
+    Ok(ns.netstat("MPTcpExt")?.into_iter().collect())
 }
 
 /// Two namespaces: `kernel` (K), where the kernel's MPTCP sockets live, and `stack` (S), which
@@ -182,8 +76,8 @@ pub const TUN: &str = "mtun0";
 impl Topology {
     /// Builds it, with IPv6 addresses for the peers if `v6`.
     pub fn new(v6: bool) -> io::Result<Topology> {
-        let kernel = Netns::new("k")?;
-        let stack = Netns::new("s")?;
+        let kernel = Netns::new(&unique_name("mptcp-test-k"))?;
+        let stack = Netns::new(&unique_name("mptcp-test-s"))?;
         // No duplicate address detection, also on the link-local addresses the devices get:
         // while it runs (a second or two) IPv6 neighbour discovery holds the first packets back.
         for ns in [&kernel, &stack] {
@@ -213,7 +107,7 @@ impl Topology {
         }
         // Static IPv6 neighbours across the veth: neighbour discovery on fresh links held the
         // first packets back for about a second.
-        let (k_mac, s_mac) = (kernel.mac("k0")?, stack.mac("s0")?);
+        let (k_mac, s_mac) = (mac(&kernel, "k0")?, mac(&stack, "s0")?);
         kernel.ip(&format!("neigh replace fd00:71::2 lladdr {s_mac} dev k0 nud permanent"))?;
         stack.ip(&format!("neigh replace fd00:71::1 lladdr {k_mac} dev s0 nud permanent"))?;
         stack.sysctl("net.ipv4.ip_forward", "1")?;
@@ -228,19 +122,5 @@ impl Topology {
             ("10.71.0.1".parse().expect("valid"), "10.72.0.2".parse().expect("valid"))
         };
         Ok(Topology { kernel, stack, kernel_addr, stack_addr })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn netstat_groups() {
-        let text = "TcpExt: A B\nTcpExt: 1 2\nMPTcpExt: MPCapableSYNRX DSSNotMatching\nMPTcpExt: 3 0\n";
-        let c = parse_netstat(text, "MPTcpExt");
-        assert_eq!(c.get("MPCapableSYNRX"), Some(&3));
-        assert_eq!(c.get("DSSNotMatching"), Some(&0));
-        assert_eq!(c.len(), 2);
     }
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use mptcp_stack::connection::{CloseReason, ConnectionStats};
 use mptcp_stack::endpoint::EndpointConfig;
-use mptcp_tests::netns::{TUN, Topology, skip_reason};
+use mptcp_tests::netns::{TUN, Topology, mptcp_counters, skip_reason};
 use mptcp_tun_driver::event_loop::{EventLoop, LoopConfig, LoopStats, PathDevice, StopReason};
 use mptcp_tun_driver::event_loop::{endpoint_config, os_endpoint};
 use mptcp_tun_driver::transfer::{ClosePolicy, PatternSource, Role, Transfer, TransferReport};
@@ -326,7 +326,7 @@ fn run_case(case: Case) -> Outcome {
         .unwrap_or_else(|_| panic!("kernel thread panicked"))
         .expect("entered the kernel namespace")
         .unwrap_or_else(|e| panic!("kernel side: {e}\nstack side: {stack:#?}"));
-    let counters = topo.kernel.mptcp_counters().expect("MPTcpExt counters");
+    let counters = mptcp_counters(&topo.kernel).expect("MPTcpExt counters");
     let wall = started.elapsed().as_secs_f64();
     let nonzero: BTreeMap<_, _> = counters.iter().filter(|(_, v)| **v != 0).collect();
     eprintln!(
