@@ -21,7 +21,7 @@ use crate::crypto::{Key, Token};
 use crate::subflow::SynInfo;
 use crate::time::Instant;
 use crate::wire::mptcp::CapablePhase;
-use crate::wire::{ChecksumMode, SegmentRepr, TcpFlags, TcpOptions};
+use crate::wire::{ChecksumMode, Error, SegmentRepr, TcpFlags, TcpOptions};
 
 /// Names a connection of this endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62,8 +62,11 @@ pub enum Event {
 pub struct EndpointStats {
     /// Packets received.
     pub packets_received: u64,
-    /// Packets that failed to parse (bad header, checksum, truncated, unsupported).
+    /// Packets that failed to parse (bad header, checksum, truncated).
     pub malformed: u64,
+    /// Valid packets this stack does not handle: not TCP (ICMP, the kernel's IPv6 neighbour
+    /// discovery and MLD on a TUN device), IP fragments, IPv6 extension headers.
+    pub unsupported: u64,
     /// Options skipped inside otherwise valid segments.
     pub ignored_options: u64,
     /// Segments for no connection and no listener.
@@ -235,6 +238,10 @@ impl Endpoint {
         self.stats.packets_received += 1;
         let (seg, ignored) = match SegmentRepr::parse(packet, self.config.checksum_mode) {
             Ok(x) => x,
+            Err(Error::Unsupported) => {
+                self.stats.unsupported += 1;
+                return;
+            }
             Err(_) => {
                 self.stats.malformed += 1;
                 return;

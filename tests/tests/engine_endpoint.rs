@@ -79,6 +79,15 @@ fn malformed_packets_are_counted_and_dropped() {
     e.handle(Instant::ZERO, &bad[..10]);
     assert!(transmit(&mut e).is_empty());
     assert_eq!(e.stats().malformed, 2);
+    // Not TCP (the protocol byte says UDP): valid, just not ours to handle.
+    let mut udp = segment(TcpFlags::SYN, 1, 0, 80, &[]);
+    udp[9] = 17;
+    udp[10..12].fill(0);
+    let sum: u32 = udp[..20].chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
+    let folded = (sum & 0xffff) + (sum >> 16);
+    udp[10..12].copy_from_slice(&(!(folded as u16)).to_be_bytes());
+    e.handle(Instant::ZERO, &udp);
+    assert_eq!((e.stats().malformed, e.stats().unsupported), (2, 1));
 }
 
 /// Opens a connection from the hand-driven peer (plain TCP) and returns (our ISN + 1).
