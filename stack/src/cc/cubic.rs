@@ -23,8 +23,8 @@
 
 use core::time::Duration;
 
-use super::hystart::HyStart;
-use super::{AckEvent, Algorithm, CongestionControl, initial_window, reduced_ssthresh, smss};
+use super::window::{AckStep, WindowState};
+use super::{AckEvent, Algorithm, CongestionControl, smss};
 use crate::time::Instant;
 
 /// RFC 9438 §4.1.1: C, in segments per second cubed.
@@ -38,11 +38,8 @@ const ALPHA_CUBIC: f64 = 3.0 * (1.0 - 0.7) / (1.0 + 0.7);
 /// The CUBIC congestion controller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cubic {
-    cwnd: u64,
-    ssthresh: u64,
-    in_recovery: bool,
-    /// An RTO fired and no new data has been acknowledged since.
-    rto_backoff: bool,
+    /// cwnd, ssthresh, recovery, RTO backoff and HyStart++ (slow start is Reno's).
+    win: WindowState,
     /// RFC 9438 §4.7 (on by default).
     fast_convergence: bool,
     /// RFC 9438 §4.1.2 `W_max` in bytes; `None` while undefined (no loss yet, or after an RTO).
@@ -53,8 +50,6 @@ pub struct Cubic {
     epoch: Option<Epoch>,
     /// Growth below one byte, not yet in `cwnd` (0 <= frac < 1).
     frac: f64,
-    /// RFC 9406 state for the initial slow start.
-    hystart: HyStart,
 }
 
 /// One congestion-avoidance stage (RFC 9438 §4.2).
@@ -85,19 +80,7 @@ impl Epoch {
 impl Cubic {
     /// A controller at the RFC 6928 initial window, in slow start, with fast convergence on.
     pub fn new(mss: u32) -> Cubic {
-        Cubic {
-            cwnd: initial_window(mss),
-            // RFC 5681 §3.1: the initial ssthresh SHOULD be arbitrarily high.
-            ssthresh: u64::MAX,
-            in_recovery: false,
-            rto_backoff: false,
-            fast_convergence: true,
-            w_max: None,
-            cwnd_prior: 0,
-            epoch: None,
-            frac: 0.0,
-            hystart: HyStart::new(true),
-        }
+        Cubic { win: WindowState::new(mss), fast_convergence: true, w_max: None, cwnd_prior: 0, epoch: None, frac: 0.0 }
     }
 
     /// Turns fast convergence off or on. RFC 9438 §4.7: SHOULD be on; MAY be off when the flow
@@ -110,13 +93,13 @@ impl Cubic {
     /// Turns HyStart++ (RFC 9406) off or on for the initial slow start; off gives the plain
     /// RFC 5681 / RFC 3465 (L = 2) slow start. Call before the first ACK.
     pub fn with_hystart(mut self, on: bool) -> Cubic {
-        self.hystart = HyStart::new(on);
+        self.win.set_hystart(on);
         self
     }
 
     /// Starts a congestion-avoidance stage at `now` with the current cwnd as `cwnd_epoch`.
     fn start_epoch(&mut self, now: Instant, mss: u64) -> Epoch {
-        let cwnd = self.cwnd;
+        let cwnd = self.win.cwnd;
         let w_max = match self.w_max {
             Some(w_max) => w_max,
             None => {
@@ -142,7 +125,7 @@ impl Cubic {
         }
         let total = self.frac + increase;
         let whole = total.floor();
-        self.cwnd = self.cwnd.saturating_add(whole as u64);
+        self.win.cwnd = self.win.cwnd.saturating_add(whole as u64);
         self.frac = total - whole;
     }
 
@@ -152,7 +135,7 @@ impl Cubic {
             Some(epoch) => epoch,
             None => self.start_epoch(ev.now, mss),
         };
-        let cwnd = self.cwnd as f64 + self.frac;
+        let cwnd = self.win.cwnd as f64 + self.frac;
         let acked = acked as f64;
         let t = (ev.now - epoch.start).as_secs_f64();
         let rtt = ev.srtt.or(ev.min_rtt).unwrap_or(Duration::ZERO).as_secs_f64();
@@ -182,48 +165,34 @@ impl CongestionControl for Cubic {
     }
 
     fn window(&self) -> u64 {
-        self.cwnd
+        self.win.cwnd
     }
 
     fn ssthresh(&self) -> u64 {
-        self.ssthresh
+        self.win.ssthresh
     }
 
     fn on_ack(&mut self, ev: &AckEvent) {
-        // RFC 5681 §3.1: new data acknowledged, so a later timeout is a new loss event.
-        self.rto_backoff = false;
-        // RFC 9438 §4.6 / RFC 6675 §5: no growth during recovery.
-        if self.in_recovery || ev.bytes_acked == 0 {
-            return;
-        }
-        let mss = smss(ev.mss);
-        let mut acked = ev.bytes_acked;
-        if self.cwnd < self.ssthresh {
-            // RFC 9438 §4.10: HyStart++ (RFC 9406 §4.2) in the initial slow start, Reno slow
-            // start (RFC 5681 §3.1, RFC 3465 §2.2) after. No growth when app-limited, but
-            // HyStart++ still counts the ACK in its rounds and RTT samples.
-            acked = self.hystart.on_ack(&mut self.cwnd, &mut self.ssthresh, ev, mss);
-            if acked == 0 {
-                return;
+        // Recovery, slow start (RFC 9438 §4.10) and app-limited ACKs: see WindowState::on_ack.
+        match self.win.on_ack(ev) {
+            AckStep::Done => {}
+            AckStep::AppLimited => {
+                // RFC 9438 §5.8: no growth while app-limited, and t must not include that time.
+                if let Some(epoch) = &mut self.epoch {
+                    epoch.start += ev.now - epoch.last_ack;
+                    epoch.last_ack = ev.now;
+                }
             }
+            AckStep::Avoid(acked) => self.avoid(ev, acked, smss(ev.mss)),
         }
-        if ev.app_limited {
-            // RFC 9438 §5.8: no growth while app-limited, and t must not include that time.
-            if let Some(epoch) = &mut self.epoch {
-                epoch.start += ev.now - epoch.last_ack;
-                epoch.last_ack = ev.now;
-            }
-            return;
-        }
-        self.avoid(ev, acked, mss);
     }
 
     fn on_congestion_event(&mut self, _now: Instant, bytes_in_flight: u64, mss: u32) {
-        // RFC 6582 §3.2 step 2: one reduction per recovery episode.
-        if self.in_recovery {
+        // RFC 9438 §4.6: cwnd_prior = cwnd; ssthresh = max(flight_size * β_cubic, 2*SMSS);
+        // cwnd = max(ssthresh, 2*SMSS); once per episode (RFC 6582 §3.2 step 2).
+        let Some(cwnd) = self.win.enter_recovery(bytes_in_flight, BETA_NUM, BETA_DEN, mss) else {
             return;
-        }
-        let cwnd = self.cwnd;
+        };
         // RFC 9438 §4.7: fast convergence, W_max = cwnd * (1 + β_cubic) / 2 if cwnd < W_max.
         self.w_max = Some(match self.w_max {
             Some(w_max) if self.fast_convergence && cwnd < w_max => {
@@ -232,44 +201,25 @@ impl CongestionControl for Cubic {
             }
             _ => cwnd,
         });
-        // RFC 9438 §4.6: cwnd_prior = cwnd; ssthresh = max(flight_size * β_cubic, 2*SMSS);
-        // cwnd = max(ssthresh, 2*SMSS). flight_size is capped at cwnd so that a loss never opens
-        // the window.
         self.cwnd_prior = cwnd;
-        self.ssthresh = reduced_ssthresh(bytes_in_flight.min(cwnd), BETA_NUM, BETA_DEN, smss(mss));
-        self.cwnd = self.ssthresh;
         self.frac = 0.0;
         // RFC 9438 §4.2: a new congestion-avoidance stage (t_epoch, K) follows recovery.
         self.epoch = None;
-        self.in_recovery = true;
     }
 
     fn on_recovery_exit(&mut self, _now: Instant, _mss: u32) {
-        if !self.in_recovery {
-            return;
-        }
         // RFC 6582 §3.2 step 3 (full acknowledgment): cwnd = ssthresh (unchanged here).
-        self.cwnd = self.ssthresh;
-        self.in_recovery = false;
+        self.win.exit_recovery();
     }
 
     fn on_rto(&mut self, _now: Instant, bytes_in_flight: u64, mss: u32) {
-        let mss = smss(mss);
         // RFC 9438 §4.8: ssthresh as in §4.6 (β_cubic), held on repeated timeouts of the same
-        // data (RFC 5681 §3.1). As in §4.6 above, flight_size is capped at cwnd: after a lost
-        // retransmission, snd.nxt - snd.una can be many windows (mostly SACKed data).
-        if !self.rto_backoff {
-            self.ssthresh = reduced_ssthresh(bytes_in_flight.min(self.cwnd), BETA_NUM, BETA_DEN, mss);
-        }
-        // RFC 9438 §4.8 / RFC 5681 §3.1: cwnd = 1 SMSS; the next stage uses K = 0 and W_max =
-        // cwnd at its start.
-        self.cwnd = mss;
+        // data (RFC 5681 §3.1); cwnd = 1 SMSS.
+        self.win.on_rto(bytes_in_flight, BETA_NUM, BETA_DEN, mss);
+        // RFC 9438 §4.8: the next stage uses K = 0 and W_max = cwnd at its start.
         self.frac = 0.0;
         self.w_max = None;
         self.epoch = None;
-        // RFC 6582 §3.2 step 4: a timeout ends fast recovery.
-        self.in_recovery = false;
-        self.rto_backoff = true;
     }
 }
 
@@ -392,7 +342,7 @@ mod tests {
         let mut entry = 0;
         while cc.in_slow_start() {
             cc.on_ack(&ack(now, 1000, cc.window(), rtt_of(cc.window())));
-            if cc.hystart.in_css() && entry == 0 {
+            if cc.win.hystart.in_css() && entry == 0 {
                 entry = cc.window();
             }
             now += Duration::from_millis(1);

@@ -14,6 +14,10 @@
 //! default; `Reno::new(mss).with_hystart(false)` / `Cubic::new(mss).with_hystart(false)` give
 //! the plain RFC 5681 slow start.
 //!
+//! What the two have in common (cwnd, ssthresh, slow start with HyStart++, the window across
+//! recovery and after a timeout) is the `window` module's `WindowState`; each controller adds
+//! its congestion-avoidance increase, its decrease factor and the state those need.
+//!
 //! Like the rest of the crate the controllers are sans-IO: they never read a clock; every event
 //! carries the caller's [`Instant`]. Windows are in bytes.
 //!
@@ -69,6 +73,7 @@ mod coupling;
 mod cubic;
 mod hystart;
 mod reno;
+mod window;
 
 use core::fmt;
 use core::str::FromStr;

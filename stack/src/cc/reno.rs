@@ -1,45 +1,36 @@
 //! Reno: RFC 5681 slow start and congestion avoidance, RFC 3465 appropriate byte counting,
 //! RFC 6582 (NewReno) window semantics across fast recovery, HyStart++ (RFC 9406) in the
-//! initial slow start. Integer arithmetic only.
+//! initial slow start. Integer arithmetic only. Slow start, recovery and the timeout response
+//! are the shared [`WindowState`] steps; this module adds the congestion-avoidance increase.
 
-use super::hystart::HyStart;
-use super::{AckEvent, Algorithm, CongestionControl, initial_window, reduced_ssthresh, smss};
+use super::window::{AckStep, WindowState};
+use super::{AckEvent, Algorithm, CongestionControl, smss};
 use crate::time::Instant;
+
+/// RFC 5681 §3.2 eq. 4 (and §3.1 for the timeout): ssthresh = max(FlightSize / 2, 2*SMSS).
+const DECREASE_NUM: u64 = 1;
+const DECREASE_DEN: u64 = 2;
 
 /// The Reno congestion controller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reno {
-    cwnd: u64,
-    ssthresh: u64,
+    /// cwnd, ssthresh, recovery, RTO backoff and HyStart++.
+    win: WindowState,
     /// RFC 3465 §2.1 `bytes_acked`: bytes acknowledged in congestion avoidance not yet turned
     /// into window growth.
     ca_bytes_acked: u64,
-    in_recovery: bool,
-    /// An RTO fired and no new data has been acknowledged since (the same data is being
-    /// retransmitted again).
-    rto_backoff: bool,
-    /// RFC 9406 state for the initial slow start.
-    hystart: HyStart,
 }
 
 impl Reno {
     /// A controller at the RFC 6928 initial window, in slow start, with HyStart++.
     pub fn new(mss: u32) -> Reno {
-        Reno {
-            cwnd: initial_window(mss),
-            // RFC 5681 §3.1: the initial ssthresh SHOULD be arbitrarily high.
-            ssthresh: u64::MAX,
-            ca_bytes_acked: 0,
-            in_recovery: false,
-            rto_backoff: false,
-            hystart: HyStart::new(true),
-        }
+        Reno { win: WindowState::new(mss), ca_bytes_acked: 0 }
     }
 
     /// Turns HyStart++ (RFC 9406) off or on for the initial slow start; off gives the plain
     /// RFC 5681 / RFC 3465 (L = 2) slow start. Call before the first ACK.
     pub fn with_hystart(mut self, on: bool) -> Reno {
-        self.hystart = HyStart::new(on);
+        self.win.set_hystart(on);
         self
     }
 }
@@ -50,85 +41,45 @@ impl CongestionControl for Reno {
     }
 
     fn window(&self) -> u64 {
-        self.cwnd
+        self.win.cwnd
     }
 
     fn ssthresh(&self) -> u64 {
-        self.ssthresh
+        self.win.ssthresh
     }
 
     fn on_ack(&mut self, ev: &AckEvent) {
-        // RFC 5681 §3.1: new data acknowledged, so a later timeout is a new loss event.
-        self.rto_backoff = false;
-        // RFC 6582 §3.2 / RFC 6675 §5: no growth during recovery (cwnd stays at ssthresh).
-        if self.in_recovery || ev.bytes_acked == 0 {
+        // Recovery, slow start and app-limited ACKs: see WindowState::on_ack.
+        let AckStep::Avoid(acked) = self.win.on_ack(ev) else {
             return;
-        }
-        let mss = smss(ev.mss);
-        let mut acked = ev.bytes_acked;
-        if self.cwnd < self.ssthresh {
-            // RFC 9406 §4.2 (HyStart++, initial slow start), else RFC 5681 §3.1 + RFC 3465
-            // §2.2: cwnd += min(acked, L*SMSS). App-limited ACKs still count for HyStart++'s
-            // rounds and RTT samples.
-            acked = self.hystart.on_ack(&mut self.cwnd, &mut self.ssthresh, ev, mss);
-            if acked == 0 {
-                return;
-            }
-        }
-        // RFC 7661 §4 (non-validated phase): no growth while the window is not being used.
-        if ev.app_limited {
-            return;
-        }
+        };
         // RFC 3465 §2.1 (RFC 5681 §3.1): congestion avoidance, +1 SMSS per cwnd of bytes acked.
+        let cwnd = &mut self.win.cwnd;
         self.ca_bytes_acked = self.ca_bytes_acked.saturating_add(acked);
-        if self.ca_bytes_acked >= self.cwnd {
-            self.ca_bytes_acked -= self.cwnd;
-            self.cwnd = self.cwnd.saturating_add(mss);
+        if self.ca_bytes_acked >= *cwnd {
+            self.ca_bytes_acked -= *cwnd;
+            *cwnd = cwnd.saturating_add(smss(ev.mss));
         }
     }
 
     fn on_congestion_event(&mut self, _now: Instant, bytes_in_flight: u64, mss: u32) {
-        // RFC 6582 §3.2 step 2: one reduction per recovery episode.
-        if self.in_recovery {
-            return;
+        // RFC 5681 §3.2 steps 2-3, once per episode (RFC 6582 §3.2 step 2): cwnd = ssthresh =
+        // max(FlightSize / 2, 2*SMSS).
+        if self.win.enter_recovery(bytes_in_flight, DECREASE_NUM, DECREASE_DEN, mss).is_some() {
+            self.ca_bytes_acked = 0;
         }
-        // RFC 5681 §3.2 step 2 (eq. 4): ssthresh = max(FlightSize / 2, 2*SMSS). FlightSize is
-        // capped at cwnd so that a loss never opens the window (flight can exceed a just-reduced
-        // cwnd).
-        let flight = bytes_in_flight.min(self.cwnd);
-        self.ssthresh = reduced_ssthresh(flight, 1, 2, smss(mss));
-        // RFC 5681 §3.2 step 3 sets cwnd = ssthresh + 3*SMSS to count the duplicate ACKs; the
-        // subflow counts them in RFC 6675 `pipe` instead, so no inflation here.
-        self.cwnd = self.ssthresh;
-        self.ca_bytes_acked = 0;
-        self.in_recovery = true;
     }
 
     fn on_recovery_exit(&mut self, _now: Instant, _mss: u32) {
-        if !self.in_recovery {
-            return;
-        }
-        // RFC 6582 §3.2 step 3 (full acknowledgment), option 2: cwnd = ssthresh.
-        self.cwnd = self.ssthresh;
-        self.in_recovery = false;
+        // RFC 6582 §3.2 step 3, option 2: cwnd = ssthresh.
+        self.win.exit_recovery();
     }
 
     fn on_rto(&mut self, _now: Instant, bytes_in_flight: u64, mss: u32) {
-        let mss = smss(mss);
-        // RFC 5681 §3.1 (eq. 4): ssthresh = max(FlightSize / 2, 2*SMSS) on the first timeout;
-        // held while the same data is retransmitted again. FlightSize is capped at cwnd as in
-        // on_congestion_event: after a lost retransmission, snd.nxt - snd.una can be many
-        // windows (mostly SACKed data).
-        if !self.rto_backoff {
-            self.ssthresh = reduced_ssthresh(bytes_in_flight.min(self.cwnd), 1, 2, mss);
-        }
-        // RFC 5681 §3.1: cwnd = loss window, 1 SMSS.
-        self.cwnd = mss;
+        // RFC 5681 §3.1: ssthresh = max(FlightSize / 2, 2*SMSS) (held on backoff), cwnd = 1 SMSS.
+        self.win.on_rto(bytes_in_flight, DECREASE_NUM, DECREASE_DEN, mss);
         // The RFC 3465 §2.1 byte counter starts over with the new window.
         self.ca_bytes_acked = 0;
-        // RFC 6582 §3.2 step 4: a timeout ends fast recovery.
-        self.in_recovery = false;
-        self.rto_backoff = true;
     }
 }
 
@@ -222,7 +173,7 @@ mod tests {
         let (mut entry, mut acks) = (0, 0);
         while cc.in_slow_start() {
             cc.on_ack(&queue_ack(cc.window(), 0));
-            if cc.hystart.in_css() && entry == 0 {
+            if cc.win.hystart.in_css() && entry == 0 {
                 entry = cc.window();
             }
             acks += 1;
