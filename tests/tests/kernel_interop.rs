@@ -136,8 +136,9 @@ fn write_pattern(sock: &mut Socket, seed: u64, bytes: u64) -> io::Result<String>
 }
 
 /// A kernel server on `addr`: accepts one connection, reads to the end, then sends `reply`
-/// bytes (seed `SEED + 1`) and closes. Sends on `ready` once it listens.
-fn kernel_server(addr: SocketAddr, reply: u64, ready: mpsc::Sender<()>) -> io::Result<KernelSide> {
+/// bytes (seed `SEED + 1`) and closes — or with `closes_first` sends and closes its side first,
+/// then reads to the end. Sends on `ready` once it listens.
+fn kernel_server(addr: SocketAddr, reply: u64, closes_first: bool, ready: mpsc::Sender<()>) -> io::Result<KernelSide> {
     let (listener, plain_tcp) = kernel_socket(addr)?;
     listener.set_reuse_address(true)?;
     listener.bind(&addr.into())?;
@@ -147,6 +148,22 @@ fn kernel_server(addr: SocketAddr, reply: u64, ready: mpsc::Sender<()>) -> io::R
     let (mut conn, _) = listener.accept()?;
     conn.set_read_timeout(Some(LIMIT))?;
     conn.set_write_timeout(Some(LIMIT))?;
+    if closes_first {
+        let sha256_sent = write_pattern(&mut conn, SEED + 1, reply)?;
+        conn.shutdown(Shutdown::Write)?;
+        let (bytes_received, sha256_received, reset) = read_all(&mut conn)?;
+        let (is_mptcp, csum_enabled) = mptcp_state(&conn);
+        return Ok(KernelSide {
+            bytes_received,
+            sha256_received,
+            bytes_sent: reply,
+            sha256_sent,
+            is_mptcp,
+            csum_enabled,
+            plain_tcp,
+            reset,
+        });
+    }
     let (bytes_received, sha256_received, reset) = read_all(&mut conn)?;
     let (is_mptcp, csum_enabled) = mptcp_state(&conn);
     if reset {
@@ -263,6 +280,9 @@ struct Case {
     kernel_mptcp_off: bool,
     /// The stack (client) aborts once this much was acknowledged.
     abort_after: Option<u64>,
+    /// The kernel server sends its reply and closes before reading the stack's data; the stack
+    /// client closes only after the kernel's end of stream.
+    kernel_closes_first: bool,
 }
 
 impl Case {
@@ -276,6 +296,7 @@ impl Case {
             stack_checksum: false,
             kernel_mptcp_off: false,
             abort_after: None,
+            kernel_closes_first: false,
         }
     }
 }
@@ -301,13 +322,17 @@ fn run_case(case: Case) -> Outcome {
     let (ready_tx, ready_rx) = mpsc::channel();
     let started = Instant::now();
     let (stack, kernel) = if case.stack_client {
-        let Case { bytes, reply, .. } = case;
-        let kernel = topo.kernel.spawn(move || kernel_server(kernel_at, reply, ready_tx));
+        let Case { bytes, reply, kernel_closes_first, .. } = case;
+        let kernel = topo.kernel.spawn(move || kernel_server(kernel_at, reply, kernel_closes_first, ready_tx));
         ready_rx.recv_timeout(Duration::from_secs(10)).expect("the kernel server listens");
         let role = Role::Client { local: topo.stack_addr, remote: kernel_at, bytes, seed: SEED };
         let (tx, _rx) = mpsc::channel();
         let local = topo.stack_addr;
-        let close = case.abort_after.map(ClosePolicy::AbortAfter);
+        let close = match case.abort_after {
+            Some(n) => Some(ClosePolicy::AbortAfter(n)),
+            None if kernel_closes_first => Some(ClosePolicy::AfterEof),
+            None => None,
+        };
         let checksum = case.stack_checksum;
         let stack = topo.stack.run(move || run_stack(local, role, close, checksum, tx));
         (stack, kernel.join())
@@ -486,6 +511,16 @@ fn stack_client_to_kernel_server_64mib_each_way() {
     let case = Case { reply: 64 * MIB, ..Case::new(false, true, 64 * MIB) };
     let o = run_case(case);
     assert_clean_mptcp(&o, case);
+}
+
+#[test]
+fn kernel_server_closes_first() {
+    skip_unless_possible!();
+    let case = Case { reply: 4 * MIB, kernel_closes_first: true, ..Case::new(false, true, MIB) };
+    let o = run_case(case);
+    assert_clean_mptcp(&o, case);
+    let (eof, closed) = (o.stack.report.eof_at, o.stack.report.closed.map(|c| c.0));
+    assert!(eof.is_some() && eof <= closed, "the kernel's DATA_FIN came first: {:#?}", o.stack.report);
 }
 
 #[test]
