@@ -148,43 +148,24 @@ fn kernel_server(addr: SocketAddr, reply: u64, closes_first: bool, ready: mpsc::
     let (mut conn, _) = listener.accept()?;
     conn.set_read_timeout(Some(LIMIT))?;
     conn.set_write_timeout(Some(LIMIT))?;
-    if closes_first {
-        let sha256_sent = write_pattern(&mut conn, SEED + 1, reply)?;
+    let send = |conn: &mut Socket| -> io::Result<String> {
+        let sha = write_pattern(conn, SEED + 1, reply)?;
         conn.shutdown(Shutdown::Write)?;
-        let (bytes_received, sha256_received, reset) = read_all(&mut conn)?;
-        let (is_mptcp, csum_enabled) = mptcp_state(&conn);
-        return Ok(KernelSide {
-            bytes_received,
-            sha256_received,
-            bytes_sent: reply,
-            sha256_sent,
-            is_mptcp,
-            csum_enabled,
-            plain_tcp,
-            reset,
-        });
-    }
+        Ok(sha)
+    };
+    let sent_first = if closes_first { Some(send(&mut conn)?) } else { None };
     let (bytes_received, sha256_received, reset) = read_all(&mut conn)?;
     let (is_mptcp, csum_enabled) = mptcp_state(&conn);
-    if reset {
-        let sha256_sent = hex(&Sha256::new().finalize());
-        return Ok(KernelSide {
-            bytes_received,
-            sha256_received,
-            bytes_sent: 0,
-            sha256_sent,
-            is_mptcp,
-            csum_enabled,
-            plain_tcp,
-            reset,
-        });
-    }
-    let sha256_sent = write_pattern(&mut conn, SEED + 1, reply)?;
-    conn.shutdown(Shutdown::Write)?;
+    // After a reset nothing more is sent; otherwise the reply follows the end of stream.
+    let (bytes_sent, sha256_sent) = match sent_first {
+        Some(sha) => (reply, sha),
+        None if reset => (0, hex(&Sha256::new().finalize())),
+        None => (reply, send(&mut conn)?),
+    };
     Ok(KernelSide {
         bytes_received,
         sha256_received,
-        bytes_sent: reply,
+        bytes_sent,
         sha256_sent,
         is_mptcp,
         csum_enabled,

@@ -106,6 +106,15 @@ pub(crate) fn header(paths: &[PathReport], bytes: u64, seed: u64, time_limit_sec
 }
 
 /// The text report after the run.
+/// How a report names the connection's protocol: MPTCP, fallback, or never established.
+pub(crate) fn protocol_label(mptcp: Option<bool>) -> &'static str {
+    match mptcp {
+        Some(true) => "MPTCP",
+        Some(false) => "fallback to TCP",
+        None => "not established",
+    }
+}
+
 pub(crate) fn text(r: &SimReport) -> String {
     let mut out = String::new();
     let mut line = |name: &str, value: String| {
@@ -114,12 +123,7 @@ pub(crate) fn text(r: &SimReport) -> String {
     line("bytes", format!("{} of {} received", r.bytes_received, r.bytes));
     line("time", format!("{:.3} s virtual (establishment to end of stream)", r.seconds));
     line("goodput", format!("{:.2} Mbit/s", r.goodput_mbps));
-    let protocol = match r.mptcp {
-        Some(true) => "MPTCP",
-        Some(false) => "fallback to TCP",
-        None => "not established",
-    };
-    line("protocol", protocol.to_owned());
+    line("protocol", protocol_label(r.mptcp).to_owned());
     let data = if r.sha256_sent == r.sha256_received { "sha256 match" } else { "sha256 MISMATCH" };
     line("data", data.to_owned());
     let ended = |c: &Option<String>| c.as_deref().unwrap_or("open").to_owned();

@@ -304,12 +304,7 @@ fn print_report(r: &TunReport, json: bool) {
     line("bytes", format!("{} sent, {} received", r.bytes_sent, r.bytes_received));
     line("time", format!("{:.3} s (establishment to end of stream)", r.seconds));
     line("goodput", format!("{:.2} Mbit/s", r.goodput_mbps));
-    let protocol = match r.mptcp {
-        Some(true) => "MPTCP",
-        Some(false) => "fallback to TCP",
-        None => "not established",
-    };
-    line("protocol", protocol.to_owned());
+    line("protocol", crate::report::protocol_label(r.mptcp).to_owned());
     line(if r.role == "client" { "sha256 sent" } else { "sha256 recv" }, r.sha256.clone());
     line("close", r.close.clone().unwrap_or_else(|| "open".to_owned()));
     if !r.subflows.is_empty() {
