@@ -20,7 +20,7 @@ use crate::connection::{ConnEvent, Connection, ConnectionConfig};
 use crate::crypto::{Key, Token};
 use crate::subflow::SynInfo;
 use crate::time::Instant;
-use crate::wire::mptcp::CapablePhase;
+use crate::wire::mptcp::{CapablePhase, JoinRepr, ResetReason, TcpRstRepr};
 use crate::wire::{ChecksumMode, Error, SegmentRepr, TcpFlags, TcpOptions};
 
 /// Names a connection of this endpoint.
@@ -75,6 +75,9 @@ pub struct EndpointStats {
     pub resets_sent: u64,
     /// SYNs refused because of `max_connections`.
     pub refused: u64,
+    /// MP_JOIN SYNs refused: unknown token, connection not ready, subflow limit (RFC 8684
+    /// §3.2; answered with RST and MP_TCPRST, no state kept).
+    pub joins_refused: u64,
 }
 
 /// Why a connection could not be opened.
@@ -253,19 +256,64 @@ impl Endpoint {
         if let Some(h) = self.lookup(local, remote) {
             if let Some(conn) = self.connections.get_mut(&h) {
                 conn.handle_segment(now, &seg);
-                if collect_events(&mut self.events, h, conn) {
-                    self.remove(h);
-                }
+                self.after(h);
             }
             return;
         }
         let syn_only = seg.flags.contains(TcpFlags::SYN) && !seg.flags.contains(TcpFlags::ACK);
-        if syn_only && seg.options.mptcp.join.is_none() && self.listening(local) {
+        if syn_only && let Some(join) = seg.options.mptcp.join {
+            self.on_join_syn(local, remote, &seg, &join);
+            return;
+        }
+        if syn_only && self.listening(local) {
             self.on_listener_syn(now, local, remote, &seg);
             return;
         }
         self.stats.no_connection += 1;
-        self.reset_stray(&seg);
+        self.reset_stray(&seg, None);
+    }
+
+    /// RFC 8684 §3.2: a SYN with MP_JOIN names its connection by our token. An unknown token,
+    /// or a connection that cannot take another subflow, gets RST with MP_TCPRST and no state.
+    fn on_join_syn(&mut self, local: SocketAddr, remote: SocketAddr, seg: &SegmentRepr<'_>, join: &JoinRepr) {
+        let JoinRepr::Syn { token, .. } = *join else { return };
+        let Some(h) = self.tokens.get(&Token(token)).copied().filter(|h| self.connections[h].can_join()) else {
+            self.stats.joins_refused += 1;
+            self.reset_stray(seg, Some(ResetReason::MptcpError));
+            return;
+        };
+        let (iss, ts, nonce) = (self.rng.next_u32(), self.rng.next_u32(), self.rng.next_u32());
+        let syn = SynInfo::from_segment(seg);
+        if let Some(conn) = self.connections.get_mut(&h) {
+            conn.accept_join(local, remote, iss, ts, nonce, &syn, join);
+        }
+        self.by_tuple.insert((local, remote), h);
+        self.after(h);
+    }
+
+    /// Opens the subflows connection `h` asked for (the path manager's or the application's):
+    /// a port, an initial sequence number and a nonce each.
+    fn open_joins(&mut self, h: ConnectionHandle) {
+        loop {
+            let Some(req) = self.connections.get_mut(&h).and_then(Connection::take_join_request) else {
+                return;
+            };
+            let local = match req.local_port {
+                Some(port) => {
+                    Some(SocketAddr::new(req.local, port)).filter(|l| !self.by_tuple.contains_key(&(*l, req.remote)))
+                }
+                None => self.ephemeral(req.local, req.remote),
+            };
+            let (iss, ts, nonce) = (self.rng.next_u32(), self.rng.next_u32(), self.rng.next_u32());
+            let Some(conn) = self.connections.get_mut(&h) else { return };
+            match local {
+                Some(local) => {
+                    conn.start_join(&req, local, iss, ts, nonce);
+                    self.by_tuple.insert((local, req.remote), h);
+                }
+                None => conn.join_request_failed(req.id),
+            }
+        }
     }
 
     /// The connection a 4-tuple belongs to.
@@ -287,12 +335,12 @@ impl Endpoint {
     fn on_listener_syn(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, seg: &SegmentRepr<'_>) {
         if self.connections.len() >= self.config.max_connections {
             self.stats.refused += 1;
-            self.reset_stray(seg);
+            self.reset_stray(seg, None);
             return;
         }
         let Some(key) = self.new_key() else {
             self.stats.refused += 1;
-            self.reset_stray(seg);
+            self.reset_stray(seg, None);
             return;
         };
         // RFC 8684 §3.1: an MP_CAPABLE SYN carries only the version and the checksum flag.
@@ -314,8 +362,9 @@ impl Endpoint {
         let _ = now;
     }
 
-    /// RFC 9293 §3.10.7.1: a segment for no connection gets a RST (unless it is one).
-    fn reset_stray(&mut self, seg: &SegmentRepr<'_>) {
+    /// RFC 9293 §3.10.7.1: a segment for no connection gets a RST (unless it is one), with
+    /// MP_TCPRST when there is an MPTCP reason (RFC 8684 §3.6).
+    fn reset_stray(&mut self, seg: &SegmentRepr<'_>, reason: Option<ResetReason>) {
         if seg.flags.contains(TcpFlags::RST) {
             return;
         }
@@ -341,7 +390,9 @@ impl Endpoint {
             options: TcpOptions::default(),
             payload: &[],
         };
-        let mut buf = vec![0u8; 60];
+        let mut rst = rst;
+        rst.options.mptcp.tcp_rst = reason.map(|reason| TcpRstRepr { flags: 0, reason });
+        let mut buf = vec![0u8; 64];
         if let Ok((len, _)) = rst.emit(&mut buf, ChecksumMode::Full) {
             buf.truncate(len);
             self.stray.push_back(buf);
@@ -351,6 +402,7 @@ impl Endpoint {
 
     /// Moves a connection's events to the endpoint and forgets it once fully closed.
     fn after(&mut self, h: ConnectionHandle) {
+        self.open_joins(h);
         let Some(conn) = self.connections.get_mut(&h) else { return };
         if collect_events(&mut self.events, h, conn) {
             self.remove(h);

@@ -10,6 +10,7 @@ pub mod connection;
 pub mod crypto;
 pub mod endpoint;
 pub mod range_set;
+pub mod scheduler;
 pub mod subflow;
 pub mod time;
 pub mod wire;

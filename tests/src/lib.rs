@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use mptcp_stack::connection::ConnectionStats;
+use mptcp_stack::connection::path_manager::LocalAddress;
 use mptcp_stack::endpoint::EndpointConfig;
 use mptcp_stack::time::Instant;
 use mptcp_stack::wire::{ChecksumMode, MptcpOptions, SegmentRepr};
@@ -60,6 +61,29 @@ pub fn transfer_sim(
 ) -> Simulator<EndpointHost, EndpointHost> {
     network(client(client_config, seed, bytes), server(server_config, seed, echo), links, seed)
 }
+
+/// `base` for the client and for the server of a run over `paths` paths: each side knows its
+/// address on every path, so the path managers use them all.
+pub fn multipath_configs(paths: usize, base: &EndpointConfig) -> (EndpointConfig, EndpointConfig) {
+    let with = |addr: fn(u8) -> IpAddr| {
+        let mut c = base.clone();
+        c.connection.addresses = (0..paths).map(|i| LocalAddress::new(addr(i as u8))).collect();
+        c
+    };
+    (with(client_addr), with(server_addr))
+}
+
+/// Payload goodput of a finished transfer in Mbit/s: bytes over the server's time from
+/// establishment to the end of the stream.
+pub fn goodput_mbps<A: Host + HasEndpoint, B: Host + HasEndpoint>(sim: &Simulator<A, B>) -> f64 {
+    let s = sim.b().host().transfer.report();
+    let (start, end) = (s.established_at.expect("established"), s.eof_at.expect("end of stream"));
+    s.bytes_received as f64 * 8.0 / (secs(end) - secs(start)) / 1e6
+}
+
+/// The payload share of a 1500-byte packet with timestamps and a full DSS: what a link can
+/// carry as goodput at best (1420 of 1500 bytes).
+pub const PAYLOAD_CEILING: f64 = 1420.0 / 1500.0;
 
 /// A simulator host that carries an [`EndpointHost`].
 pub trait HasEndpoint {

@@ -118,6 +118,24 @@ impl Cubic {
         Epoch { start: now, last_ack: now, k, w_max: w_max as f64, mss, w_est: cwnd as f64 }
     }
 
+    /// The state a window reduction from `cwnd` (a congestion event, or a penalisation) leaves:
+    /// `W_max` (with fast convergence), `cwnd_prior`, and no current stage.
+    fn after_reduction(&mut self, cwnd: u64) {
+        // RFC 9438 §4.7: fast convergence, W_max = cwnd * (1 + β_cubic) / 2 if cwnd < W_max.
+        self.w_max = Some(match self.w_max {
+            Some(w_max) if self.fast_convergence && cwnd < w_max => {
+                u64::try_from(u128::from(cwnd) * u128::from(BETA_DEN + BETA_NUM) / u128::from(2 * BETA_DEN))
+                    .unwrap_or(u64::MAX)
+            }
+            _ => cwnd,
+        });
+        // RFC 9438 §4.6: cwnd_prior = cwnd before the reduction.
+        self.cwnd_prior = cwnd;
+        self.frac = 0.0;
+        // RFC 9438 §4.2: a new congestion-avoidance stage (t_epoch, K) follows the reduction.
+        self.epoch = None;
+    }
+
     /// Adds `increase` bytes (fractional) to the window.
     fn grow(&mut self, increase: f64) {
         if increase.is_nan() || increase <= 0.0 {
@@ -193,18 +211,7 @@ impl CongestionControl for Cubic {
         let Some(cwnd) = self.win.enter_recovery(bytes_in_flight, BETA_NUM, BETA_DEN, mss) else {
             return;
         };
-        // RFC 9438 §4.7: fast convergence, W_max = cwnd * (1 + β_cubic) / 2 if cwnd < W_max.
-        self.w_max = Some(match self.w_max {
-            Some(w_max) if self.fast_convergence && cwnd < w_max => {
-                u64::try_from(u128::from(cwnd) * u128::from(BETA_DEN + BETA_NUM) / u128::from(2 * BETA_DEN))
-                    .unwrap_or(u64::MAX)
-            }
-            _ => cwnd,
-        });
-        self.cwnd_prior = cwnd;
-        self.frac = 0.0;
-        // RFC 9438 §4.2: a new congestion-avoidance stage (t_epoch, K) follows recovery.
-        self.epoch = None;
+        self.after_reduction(cwnd);
     }
 
     fn on_recovery_exit(&mut self, _now: Instant, _mss: u32) {
@@ -220,6 +227,14 @@ impl CongestionControl for Cubic {
         self.frac = 0.0;
         self.w_max = None;
         self.epoch = None;
+    }
+
+    fn penalize(&mut self, _now: Instant, mss: u32) {
+        // Halve cwnd, ssthresh = cwnd (WindowState::penalize), then the bookkeeping of any
+        // reduction: W_max and cwnd_prior from the window before, and a new stage whose curve
+        // climbs back towards it.
+        let cwnd = self.win.penalize(mss);
+        self.after_reduction(cwnd);
     }
 }
 

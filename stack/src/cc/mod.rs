@@ -1,22 +1,27 @@
 //! Congestion control: one window per subflow, behind the [`CongestionControl`] trait.
 //!
 //! Each MPTCP subflow runs its own TCP congestion controller (RFC 8684 §3.3.7 leaves the choice
-//! open; RFC 6356 describes the coupled one). This module holds the trait and two uncoupled
-//! controllers:
+//! open; RFC 6356 describes the coupled one). This module holds the trait, two uncoupled
+//! controllers and two coupled ones:
 //!
 //! - [`Reno`] — RFC 5681 slow start and congestion avoidance with appropriate byte counting
 //!   (RFC 3465, L = 2), RFC 6582 (NewReno) recovery semantics for the window;
-//! - [`Cubic`] — RFC 9438 (the default, [`Algorithm::Cubic`]).
+//! - [`Cubic`] — RFC 9438 (the default, [`Algorithm::Cubic`]);
+//! - [`Lia`] — RFC 6356, the "Linked Increases Algorithm": Reno whose congestion-avoidance
+//!   increase is coupled across the connection's subflows;
+//! - [`Olia`] — the "Opportunistic Linked Increases Algorithm" (Khalili et al., CoNEXT 2012;
+//!   draft-khalili-mptcp-congestion-control): likewise, with a different coupled increase.
 //!
-//! Both run HyStart++ (RFC 9406, the `hystart` module) in their initial slow start: it ends
+//! All four run HyStart++ (RFC 9406, the `hystart` module) in their initial slow start: it ends
 //! slow start on a rise in RTT (through "conservative slow start") instead of at the first
 //! loss. It needs [`AckEvent::rtt_sample`] and a true [`AckEvent::bytes_in_flight`]. On by
-//! default; `Reno::new(mss).with_hystart(false)` / `Cubic::new(mss).with_hystart(false)` give
-//! the plain RFC 5681 slow start.
+//! default; `Reno::new(mss).with_hystart(false)` (and the same on the others) gives the plain
+//! RFC 5681 slow start.
 //!
-//! What the two have in common (cwnd, ssthresh, slow start with HyStart++, the window across
-//! recovery and after a timeout) is the `window` module's `WindowState`; each controller adds
-//! its congestion-avoidance increase, its decrease factor and the state those need.
+//! What they have in common (cwnd, ssthresh, slow start with HyStart++, the window across
+//! recovery and after a timeout, the penalisation) is the `window` module's `WindowState`; each
+//! controller adds its congestion-avoidance increase, its decrease factor and the state those
+//! need.
 //!
 //! Like the rest of the crate the controllers are sans-IO: they never read a clock; every event
 //! carries the caller's [`Instant`]. Windows are in bytes.
@@ -31,6 +36,15 @@
 //! | the retransmission timer fires (every expiry) | [`on_rto`] |
 //! | a congestion event proved spurious (later) | [`on_spurious_congestion_event`] |
 //!
+//! and the connection, for its own reasons:
+//!
+//! | event in the connection | call |
+//! |---|---|
+//! | before handing a coupled controller's subflow an ACK (see below) | [`on_coupling_update`] |
+//! | this slow subflow holds up the connection-level window (at most once per RTT) | [`penalize`] |
+//!
+//! [`on_coupling_update`]: CongestionControl::on_coupling_update
+//! [`penalize`]: CongestionControl::penalize
 //! [`on_ack`]: CongestionControl::on_ack
 //! [`on_congestion_event`]: CongestionControl::on_congestion_event
 //! [`on_recovery_exit`]: CongestionControl::on_recovery_exit
@@ -43,35 +57,53 @@
 //! [`on_recovery_exit`] is ignored (one reduction per episode); [`on_rto`] ends any recovery
 //! episode, after which every ACK goes to [`on_ack`] again (slow start).
 //!
-//! # Coupled controllers (LIA, OLIA) — the extension point
+//! # Coupled controllers (LIA, OLIA)
 //!
-//! RFC 6356 (LIA) and OLIA change only the congestion-avoidance *increase* of each subflow, and
-//! that increase depends on the other subflows of the connection (LIA: `alpha` and
-//! `cwnd_total`, computed from every subflow's window and RTT). Slow start, the decrease and
-//! the RTO response stay per subflow, so they fit the hooks above unchanged.
+//! RFC 6356 ([`Lia`]) and [`Olia`] change only the congestion-avoidance *increase* of each
+//! subflow, and that increase depends on the other subflows of the connection (LIA: `alpha` and
+//! `cwnd_total`, computed from every subflow's window and RTT; OLIA: the windows, RTTs and
+//! bytes between losses of all of them). Slow start, the decrease (Reno's 1/2), the RTO
+//! response and recovery stay per subflow, exactly as in [`Reno`].
 //!
 //! The connection-wide part comes in through [`CongestionControl::on_coupling_update`], which
-//! the *connection* (not the subflow) calls with a [`CouplingInfo`]: a snapshot of every
-//! subflow's window, RTT and MSS plus which entry is "this" subflow. The default
-//! implementation ignores it, and [`CongestionControl::is_coupled`] (default `false`) lets the
+//! the *connection* (not the subflow) calls with a [`CouplingInfo`]: a [`SubflowSnapshot`] of
+//! every subflow that carries data plus which entry is "this" subflow. The connection builds
+//! each entry with [`snapshot`]`(cc, srtt, mss)` from that subflow's controller, so every field
+//! (window, RTT, MSS, OLIA's bytes between losses from
+//! [`CongestionControl::loss_interval_bytes`]) is filled. The default `on_coupling_update`
+//! ignores it, and [`CongestionControl::is_coupled`] (`true` for LIA and OLIA) lets the
 //! connection skip building snapshots when no subflow needs them. A coupled controller derives
-//! and caches what it needs (LIA: `alpha` and `cwnd_total`) in `on_coupling_update`, and its
-//! `on_ack` uses the cached values. So the subflow's ACK path never needs to know about
-//! coupling, and the connection decides how fresh the aggregate is: it should refresh a coupled
-//! controller before handing a subflow an ACK (cheap: a handful of subflows), or at least
-//! whenever a window or RTT changes. New per-subflow quantities (OLIA's bytes between losses)
-//! become new fields of [`SubflowSnapshot`], which derives `Default` so that builders written
-//! with `..Default::default()` keep compiling.
+//! and caches what it needs (LIA: `alpha` and `cwnd_total`; OLIA: its `alpha_r` and its share of
+//! the coupled increase) in `on_coupling_update`, and its `on_ack` uses the cached values. So
+//! the subflow's ACK path never needs to know about coupling, and the connection decides how
+//! fresh the aggregate is: it should refresh a coupled controller before handing a subflow an
+//! ACK (cheap: a handful of subflows), or at least whenever a window or RTT changes. With a
+//! single subflow, or before the first update, both behave exactly like [`Reno`]. New
+//! per-subflow quantities become new fields of [`SubflowSnapshot`], which derives `Default`.
+//!
+//! # Penalisation
+//!
+//! [`CongestionControl::penalize`] is the "penalising slow subflows" mechanism of Raiciu et al.
+//! ("How Hard Can It Be? Designing and Implementing a Deployable Multipath TCP", NSDI 2012):
+//! when a subflow's slowness holds up the connection-level (receive) window, the connection
+//! halves that subflow's window, at most once per RTT. Every controller implements it the same
+//! way (cwnd halved, ssthresh = the new cwnd, 2*SMSS floor, no loss recovery); Cubic also starts
+//! a new curve as after a congestion event.
 //!
 //! # Arithmetic
 //!
 //! Reno is pure integer arithmetic. Cubic evaluates its curve in `f64` (see the `cubic` module
 //! docs): only IEEE 754 basic operations, with a cube root computed by Newton steps rather than
 //! the platform's `cbrt`, so results are bit-identical across platforms; windows stay integral.
+//! LIA and OLIA compute their coupling terms in `f64` with basic operations only (RTTs in
+//! microseconds), and OLIA's sets of paths with exact integer comparisons; LIA grows by RFC 3465
+//! byte counting like Reno, OLIA carries its fractional growth between ACKs.
 
 mod coupling;
 mod cubic;
 mod hystart;
+mod lia;
+mod olia;
 mod reno;
 mod window;
 
@@ -81,8 +113,10 @@ use core::time::Duration;
 
 use crate::time::Instant;
 
-pub use coupling::{CouplingInfo, SubflowSnapshot};
+pub use coupling::{CouplingInfo, SubflowSnapshot, snapshot};
 pub use cubic::Cubic;
+pub use lia::Lia;
+pub use olia::Olia;
 pub use reno::Reno;
 
 /// One ACK's worth of progress, as the congestion controller sees it.
@@ -118,14 +152,23 @@ pub enum Algorithm {
     /// RFC 9438.
     #[default]
     Cubic,
+    /// RFC 6356 (coupled).
+    Lia,
+    /// OLIA, Khalili et al. (coupled).
+    Olia,
 }
 
 impl Algorithm {
+    /// Every algorithm, in the order names are listed.
+    pub const ALL: [Algorithm; 4] = [Algorithm::Reno, Algorithm::Cubic, Algorithm::Lia, Algorithm::Olia];
+
     /// The lowercase name, as accepted by `FromStr`.
     pub const fn name(self) -> &'static str {
         match self {
             Algorithm::Reno => "reno",
             Algorithm::Cubic => "cubic",
+            Algorithm::Lia => "lia",
+            Algorithm::Olia => "olia",
         }
     }
 }
@@ -139,9 +182,9 @@ impl fmt::Display for Algorithm {
 impl FromStr for Algorithm {
     type Err = ParseAlgorithmError;
 
-    /// `"reno"` or `"cubic"`, ignoring ASCII case.
+    /// `"reno"`, `"cubic"`, `"lia"` or `"olia"`, ignoring ASCII case.
     fn from_str(s: &str) -> Result<Algorithm, ParseAlgorithmError> {
-        [Algorithm::Reno, Algorithm::Cubic]
+        Algorithm::ALL
             .into_iter()
             .find(|alg| s.eq_ignore_ascii_case(alg.name()))
             .ok_or_else(|| ParseAlgorithmError { name: s.into() })
@@ -156,7 +199,17 @@ pub struct ParseAlgorithmError {
 
 impl fmt::Display for ParseAlgorithmError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown congestion control algorithm {:?} (expected \"reno\" or \"cubic\")", self.name)
+        write!(f, "unknown congestion control algorithm {:?} (expected ", self.name)?;
+        let last = Algorithm::ALL.len() - 1;
+        for (i, alg) in Algorithm::ALL.into_iter().enumerate() {
+            let sep = match i {
+                0 => "",
+                _ if i == last => " or ",
+                _ => ", ",
+            };
+            write!(f, "{sep}{:?}", alg.name())?;
+        }
+        f.write_str(")")
     }
 }
 
@@ -210,6 +263,22 @@ pub trait CongestionControl: fmt::Debug + Send {
     /// The connection-wide view, for coupled controllers (see the module docs). Called by the
     /// connection, not the subflow; uncoupled controllers ignore it (the default).
     fn on_coupling_update(&mut self, _info: &CouplingInfo<'_>) {}
+
+    /// OLIA's `l_r` for this subflow: the larger of the bytes acknowledged between the last two
+    /// losses and the bytes acknowledged since the last loss. [`snapshot`] puts it in
+    /// [`SubflowSnapshot::loss_interval_bytes`]. Controllers that do not track it return 0 (the
+    /// default).
+    fn loss_interval_bytes(&self) -> u64 {
+        0
+    }
+
+    /// Penalise this subflow (Raiciu et al., NSDI 2012; see the module docs): the connection
+    /// calls it, at most once per RTT, on a slow subflow that holds up the connection-level
+    /// window. Halves cwnd and sets ssthresh to the new cwnd, neither below 2*SMSS (a cwnd
+    /// already below that is left as it is). Not a congestion event: no loss recovery starts,
+    /// and recovery and RTO-backoff state are unchanged. The same for every controller (the
+    /// `window` module's `WindowState::penalize`).
+    fn penalize(&mut self, now: Instant, mss: u32);
 }
 
 /// RFC 6928 §2: the initial window, `min(10*MSS, max(2*MSS, 14600))` bytes.
@@ -224,6 +293,8 @@ pub fn new_controller(alg: Algorithm, mss: u32) -> Box<dyn CongestionControl> {
     match alg {
         Algorithm::Reno => Box::new(Reno::new(mss)),
         Algorithm::Cubic => Box::new(Cubic::new(mss)),
+        Algorithm::Lia => Box::new(Lia::new(mss)),
+        Algorithm::Olia => Box::new(Olia::new(mss)),
     }
 }
 
@@ -276,25 +347,97 @@ mod tests {
     #[test]
     fn algorithm_names_round_trip() {
         assert_eq!(Algorithm::default(), Algorithm::Cubic);
-        for alg in [Algorithm::Reno, Algorithm::Cubic] {
+        for alg in Algorithm::ALL {
             assert_eq!(alg.to_string().parse::<Algorithm>(), Ok(alg));
+            assert_eq!(alg.name().to_ascii_uppercase().parse::<Algorithm>(), Ok(alg));
         }
         assert_eq!("reno".parse(), Ok(Algorithm::Reno));
         assert_eq!("CUBIC".parse(), Ok(Algorithm::Cubic));
+        assert_eq!("lia".parse(), Ok(Algorithm::Lia));
+        assert_eq!("Olia".parse(), Ok(Algorithm::Olia));
         assert_eq!(Algorithm::Cubic.to_string(), "cubic");
+        assert_eq!(Algorithm::Lia.to_string(), "lia");
+        assert_eq!(Algorithm::Olia.to_string(), "olia");
         let err = "bbr".parse::<Algorithm>().unwrap_err();
-        assert!(err.to_string().contains("\"bbr\""));
+        assert_eq!(
+            err.to_string(),
+            "unknown congestion control algorithm \"bbr\" (expected \"reno\", \"cubic\", \"lia\" or \"olia\")"
+        );
     }
 
     #[test]
     fn new_controller_starts_in_slow_start_at_initial_window() {
-        for alg in [Algorithm::Reno, Algorithm::Cubic] {
+        for alg in Algorithm::ALL {
             let cc = new_controller(alg, 1460);
             assert_eq!(cc.algorithm(), alg);
             assert_eq!(cc.window(), 14_600);
             assert_eq!(cc.ssthresh(), u64::MAX);
             assert!(cc.in_slow_start());
-            assert!(!cc.is_coupled());
+            assert_eq!(cc.is_coupled(), matches!(alg, Algorithm::Lia | Algorithm::Olia));
+            assert_eq!(cc.loss_interval_bytes(), 0);
+        }
+    }
+
+    fn ack(bytes_acked: u64, bytes_in_flight: u64) -> AckEvent {
+        let rtt = Some(Duration::from_millis(100));
+        AckEvent {
+            now: Instant::ZERO,
+            bytes_acked,
+            bytes_in_flight,
+            srtt: rtt,
+            min_rtt: rtt,
+            rtt_sample: rtt,
+            mss: 1000,
+            app_limited: false,
+        }
+    }
+
+    #[test]
+    fn penalize_halves_with_floor_for_every_controller() {
+        for alg in Algorithm::ALL {
+            // Slow start at 10 MSS: halved, ssthresh = cwnd, so congestion avoidance follows.
+            let mut cc = new_controller(alg, 1000);
+            cc.penalize(Instant::ZERO, 1000);
+            assert_eq!((cc.window(), cc.ssthresh()), (5_000, 5_000), "{alg}");
+            assert!(!cc.in_slow_start(), "{alg}");
+            cc.penalize(Instant::ZERO, 1000);
+            assert_eq!((cc.window(), cc.ssthresh()), (2_500, 2_500), "{alg}");
+            // The 2*SMSS floor.
+            cc.penalize(Instant::ZERO, 1000);
+            assert_eq!((cc.window(), cc.ssthresh()), (2_000, 2_000), "{alg}");
+            cc.penalize(Instant::ZERO, 1000);
+            assert_eq!((cc.window(), cc.ssthresh()), (2_000, 2_000), "{alg}");
+            // Below the floor (the loss window after a timeout) cwnd is not raised.
+            cc.on_rto(Instant::ZERO, 2_000, 1000);
+            cc.penalize(Instant::ZERO, 1000);
+            assert_eq!((cc.window(), cc.ssthresh()), (1_000, 2_000), "{alg}");
+
+            // Not a congestion event: no recovery, ACKs still grow the window.
+            let mut cc = new_controller(alg, 1000);
+            cc.on_ack(&ack(1000, 10_000)); // slow start: 11 MSS
+            cc.penalize(Instant::ZERO, 1000);
+            assert_eq!((cc.window(), cc.ssthresh()), (5_500, 5_500), "{alg}");
+            let before = cc.window();
+            for _ in 0..20 {
+                cc.on_ack(&ack(1000, before));
+            }
+            assert!(cc.window() > before, "{alg}: no growth after a penalisation");
+            // A congestion event afterwards is still one (recovery was not entered).
+            cc.on_congestion_event(Instant::ZERO, 6_000, 1000);
+            assert_eq!(cc.ssthresh(), if alg == Algorithm::Cubic { 4_200 } else { 3_000 }, "{alg}");
+
+            // In recovery: cwnd = ssthresh, both halved; recovery goes on and ends as usual.
+            let mut cc = new_controller(alg, 1000);
+            cc.on_congestion_event(Instant::ZERO, 20_000, 1000);
+            let ssthresh = cc.ssthresh();
+            cc.penalize(Instant::ZERO, 1000);
+            assert_eq!((cc.window(), cc.ssthresh()), (ssthresh / 2, ssthresh / 2), "{alg}");
+            cc.on_ack(&ack(1000, 10_000));
+            assert_eq!(cc.window(), ssthresh / 2, "{alg}: still in recovery, no growth");
+            cc.on_congestion_event(Instant::ZERO, 20_000, 1000);
+            assert_eq!(cc.window(), ssthresh / 2, "{alg}: still one reduction per episode");
+            cc.on_recovery_exit(Instant::ZERO, 1000);
+            assert_eq!((cc.window(), cc.ssthresh()), (ssthresh / 2, ssthresh / 2), "{alg}");
         }
     }
 

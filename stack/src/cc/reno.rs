@@ -3,13 +3,14 @@
 //! initial slow start. Integer arithmetic only. Slow start, recovery and the timeout response
 //! are the shared [`WindowState`] steps; this module adds the congestion-avoidance increase.
 
-use super::window::{AckStep, WindowState};
+use super::window::{AckStep, WindowState, count_bytes};
 use super::{AckEvent, Algorithm, CongestionControl, smss};
 use crate::time::Instant;
 
 /// RFC 5681 §3.2 eq. 4 (and §3.1 for the timeout): ssthresh = max(FlightSize / 2, 2*SMSS).
-const DECREASE_NUM: u64 = 1;
-const DECREASE_DEN: u64 = 2;
+/// Also LIA's and OLIA's decrease.
+pub(super) const DECREASE_NUM: u64 = 1;
+pub(super) const DECREASE_DEN: u64 = 2;
 
 /// The Reno congestion controller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,12 +55,8 @@ impl CongestionControl for Reno {
             return;
         };
         // RFC 3465 §2.1 (RFC 5681 §3.1): congestion avoidance, +1 SMSS per cwnd of bytes acked.
-        let cwnd = &mut self.win.cwnd;
-        self.ca_bytes_acked = self.ca_bytes_acked.saturating_add(acked);
-        if self.ca_bytes_acked >= *cwnd {
-            self.ca_bytes_acked -= *cwnd;
-            *cwnd = cwnd.saturating_add(smss(ev.mss));
-        }
+        let cwnd = self.win.cwnd;
+        count_bytes(&mut self.ca_bytes_acked, &mut self.win.cwnd, acked, cwnd, smss(ev.mss));
     }
 
     fn on_congestion_event(&mut self, _now: Instant, bytes_in_flight: u64, mss: u32) {
@@ -79,6 +76,12 @@ impl CongestionControl for Reno {
         // RFC 5681 §3.1: ssthresh = max(FlightSize / 2, 2*SMSS) (held on backoff), cwnd = 1 SMSS.
         self.win.on_rto(bytes_in_flight, DECREASE_NUM, DECREASE_DEN, mss);
         // The RFC 3465 §2.1 byte counter starts over with the new window.
+        self.ca_bytes_acked = 0;
+    }
+
+    fn penalize(&mut self, _now: Instant, mss: u32) {
+        // Halve cwnd, ssthresh = cwnd (WindowState::penalize); the byte counter starts over.
+        self.win.penalize(mss);
         self.ca_bytes_acked = 0;
     }
 }

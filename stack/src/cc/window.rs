@@ -5,7 +5,10 @@
 //! A controller holds a [`WindowState`] and adds only what is its own: the congestion-avoidance
 //! increase on [`AckStep::Avoid`], the multiplicative decrease factor it passes to
 //! [`WindowState::enter_recovery`] and [`WindowState::on_rto`], and the state its increase needs
-//! (Reno's byte counter; Cubic's curve, epoch and `W_max`), reset when those return.
+//! (Reno's byte counter; Cubic's curve, epoch and `W_max`; LIA's and OLIA's coupling), reset
+//! when those return. The penalisation of a slow subflow ([`WindowState::penalize`]) is the same
+//! for every controller too, and so is RFC 3465 byte counting ([`count_bytes`]) for Reno and
+//! the coupled controllers built on its increase.
 
 use super::hystart::HyStart;
 use super::{AckEvent, initial_window, reduced_ssthresh, smss};
@@ -132,5 +135,32 @@ impl WindowState {
         // RFC 6582 §3.2 step 4: a timeout ends fast recovery.
         self.in_recovery = false;
         self.rto_backoff = true;
+    }
+
+    /// The penalisation of a slow subflow (Raiciu et al., "How Hard Can It Be? Designing and
+    /// Implementing a Deployable Multipath TCP", NSDI 2012): `cwnd` is halved, but not below
+    /// 2*SMSS (and never raised to it), and `ssthresh` becomes the new `cwnd` (at least 2*SMSS),
+    /// so the subflow goes on in congestion avoidance. It is not a loss: the recovery state and
+    /// the RTO backoff are left as they are (in recovery `cwnd = ssthresh` still holds, both
+    /// halved). Returns cwnd before.
+    pub(super) fn penalize(&mut self, mss: u32) -> u64 {
+        let mss = smss(mss);
+        let prior = self.cwnd;
+        self.cwnd = (prior / 2).max(2 * mss).min(prior);
+        self.ssthresh = self.cwnd.max(2 * mss);
+        prior
+    }
+}
+
+/// RFC 3465 §2.1 byte counting in congestion avoidance: `counter` collects acknowledged bytes;
+/// once it reaches `per_mss`, `cwnd` grows by one SMSS and `per_mss` is taken off it (one step
+/// per ACK, the rest carried). Reno counts against `per_mss = cwnd`, one SMSS per window
+/// acknowledged; a coupled controller passes a larger `per_mss` for a smaller increase
+/// (`acked * SMSS / per_mss` bytes per ACK on average, with nothing lost to rounding).
+pub(super) fn count_bytes(counter: &mut u64, cwnd: &mut u64, acked: u64, per_mss: u64, mss: u64) {
+    *counter = counter.saturating_add(acked);
+    if *counter >= per_mss {
+        *counter -= per_mss;
+        *cwnd = cwnd.saturating_add(mss);
     }
 }

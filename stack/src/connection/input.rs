@@ -30,7 +30,9 @@ impl Connection {
             return;
         }
         let reset_reason = opts.tcp_rst.map(|r| r.reason);
-        if !self.handshake_options(i, seg) {
+        let consumed =
+            if self.paths[i].join.is_some() { !self.join_input(i, now, seg) } else { !self.handshake_options(i, seg) };
+        if consumed {
             self.after_subflow_changes();
             return;
         }
@@ -43,6 +45,8 @@ impl Connection {
         {
             self.on_mp_fail(fail.dsn);
         }
+        self.signals_input(i, now, &opts);
+        self.refresh_coupling(i);
         let was_established = self.paths[i].sf.state().is_synchronized();
         let out = self.paths[i].sf.on_segment(now, seg);
         if out.ended.is_some() && seg.flags.contains(TcpFlags::RST) && self.paths.len() == 1 {
@@ -56,6 +60,7 @@ impl Connection {
             self.on_established(i);
         }
         self.data_ack_of(i, seg);
+        self.join_confirmed_by(i, seg);
         if let Some((ssn, data)) = out.data {
             self.receive_data(i, ssn, data);
         }
@@ -67,7 +72,9 @@ impl Connection {
         self.consume_data_fin();
         let rcv_nxt = self.paths[i].sf.rcv_nxt();
         self.paths[i].rx_maps.release_below(rcv_nxt);
+        self.join_progress(now);
         self.after_subflow_changes();
+        self.run_path_manager(now);
     }
 
     /// MP_CAPABLE on the handshake segments; returns false when the segment is consumed.
@@ -244,14 +251,23 @@ impl Connection {
     }
 
     fn on_established(&mut self, i: usize) {
+        let overhead = if self.mode == Mode::Mptcp { super::DSS_OVERHEAD } else { 0 };
+        if self.paths[i].join.is_some() {
+            // A join counts as established once its MPTCP handshake completes (join_progress).
+            self.paths[i].sf.set_option_overhead(overhead);
+            return;
+        }
         let id = self.paths[i].sf.id();
+        self.paths[i].established_reported = true;
         self.events.push_back(ConnEvent::SubflowEstablished(id));
         if i == 0 {
+            // §3.3.8: MP_CAPABLE has no backup flag; a backup initial subflow says so with MP_PRIO.
+            self.paths[i].prio_due = self.paths[i].backup_local && self.mode != Mode::Handshake;
             if self.mode == Mode::Handshake {
                 // A plain-TCP peer completed the handshake without ever sending MP_CAPABLE.
                 self.fall_back(FallbackReason::PeerNotCapable);
             }
-            let overhead = if self.mode == Mode::Mptcp { super::DSS_OVERHEAD } else { 0 };
+            let overhead = if self.mode == Mode::Mptcp { overhead } else { 0 };
             self.paths[i].sf.set_option_overhead(overhead);
             // The window from the handshake opens the data-level window (§3.3.4; the kernel
             // sets `wnd_end` the same way).
@@ -286,6 +302,7 @@ impl Connection {
         }
         if ack > self.data_una {
             self.data_una = ack;
+            self.reinject.remove_below(ack);
             self.send.release_below(ack.min(self.send.end()));
             self.events.push_back(ConnEvent::Writable);
             if self.local_fin.is_some_and(|f| ack > f) {

@@ -7,23 +7,32 @@
 //! DATA_ACK on every segment after the handshake, the first data segment of the initiator
 //! carrying MP_CAPABLE until a DATA_ACK arrives, 64-bit DSNs, DATA_FIN on every subflow.
 
+mod in_flight;
 mod input;
+mod join;
 mod output;
+pub mod path_manager;
 mod recv_buf;
 mod rx_map;
 mod send_buf;
+mod signals;
 
 use core::net::SocketAddr;
 use core::time::Duration;
 use std::collections::VecDeque;
 
 use crate::crypto::Key;
+use crate::range_set::RangeSet;
+use crate::scheduler::{Scheduler, SchedulerKind, new_scheduler};
 use crate::subflow::{Subflow, SubflowEnd, SubflowId, SubflowStats, SynInfo, TcpConfig, TcpState};
 use crate::time::Instant;
-use crate::wire::mptcp::ResetReason;
+use crate::wire::mptcp::{AddAddrRepr, ResetReason};
+use in_flight::InFlight;
+use join::Join;
+pub use join::SubflowError;
+use path_manager::{AddressBook, LocalAddress, PathManagerKind};
 use recv_buf::RecvBuffer;
 use rx_map::{MapError, RxMaps};
-
 use send_buf::SendBuffer;
 
 /// MPTCP options on a data segment: DSS with 64-bit DATA_ACK and 64-bit mapping, plus a
@@ -58,6 +67,14 @@ pub struct ConnectionConfig {
     pub syn_retries_before_fallback: u32,
     /// Subflow TCP settings.
     pub tcp: TcpConfig,
+    /// Which subflows to open and which addresses to announce.
+    pub path_manager: PathManagerKind,
+    /// Most subflows at once, the initial one included (the kernel allows 8).
+    pub max_subflows: usize,
+    /// Which subflow carries the next segment.
+    pub scheduler: SchedulerKind,
+    /// Our addresses: the path manager opens subflows from them and announces them.
+    pub addresses: Vec<LocalAddress>,
 }
 
 impl Default for ConnectionConfig {
@@ -69,6 +86,10 @@ impl Default for ConnectionConfig {
             mptcp: true,
             syn_retries_before_fallback: 2,
             tcp: TcpConfig::default(),
+            path_manager: PathManagerKind::default(),
+            max_subflows: 8,
+            scheduler: SchedulerKind::default(),
+            addresses: Vec::new(),
         }
     }
 }
@@ -126,10 +147,24 @@ pub enum ConnEvent {
     },
     /// It fell back to TCP after being established as MPTCP.
     FellBack(FallbackReason),
-    /// A subflow completed its handshake.
+    /// A subflow completed its handshake (for a join: the MPTCP-level one, RFC 8684 §3.2).
     SubflowEstablished(SubflowId),
     /// A subflow ended.
     SubflowClosed(SubflowId, SubflowEnd),
+    /// The peer announced an address (ADD_ADDR, RFC 8684 §3.4.1).
+    AddressAnnounced {
+        /// Its address id.
+        id: u8,
+        /// The address, with the port to join it on.
+        addr: SocketAddr,
+    },
+    /// The peer withdrew an address (REMOVE_ADDR, RFC 8684 §3.4.2).
+    AddressRemoved {
+        /// Its address id.
+        id: u8,
+    },
+    /// A subflow became backup (`true`) or regular, by our choice or the peer's MP_PRIO.
+    PriorityChanged(SubflowId, bool),
     /// New data can be read (or the end of the stream reached).
     Readable,
     /// Send buffer space freed up.
@@ -149,6 +184,15 @@ pub struct ConnectionStats {
     pub bytes_read: u64,
     /// Each subflow with its counters.
     pub subflows: Vec<SubflowSnapshot>,
+    /// The scheduler in use.
+    pub scheduler: SchedulerKind,
+    /// Joins refused or failed (bad HMAC, missing option, no fourth ACK).
+    pub join_failures: u64,
+    /// ADD_ADDR options ignored for a bad HMAC.
+    pub bad_add_addr: u64,
+    /// Bytes sent again on another subflow (after a subflow failed or stalled, or to unblock
+    /// the connection-level window).
+    pub bytes_reinjected: u64,
 }
 
 /// One subflow in [`ConnectionStats`].
@@ -172,6 +216,14 @@ pub struct SubflowSnapshot {
     pub ssthresh: u64,
     /// Counters.
     pub stats: SubflowStats,
+    /// A backup subflow (our choice or the peer's).
+    pub backup: bool,
+    /// Our and the peer's address id (RFC 8684 §3.2); the peer's is unknown for some joins.
+    pub address_ids: (u8, Option<u8>),
+    /// Established at the MPTCP level: data may flow (RFC 8684 §3.2 for joins).
+    pub fully_established: bool,
+    /// Opened by MP_JOIN (not the initial MP_CAPABLE subflow).
+    pub joined: bool,
 }
 
 /// A subflow and the connection's bookkeeping for it.
@@ -179,12 +231,55 @@ pub struct SubflowSnapshot {
 struct Path {
     sf: Subflow,
     rx_maps: RxMaps,
+    /// MP_JOIN state; `None` for the initial (MP_CAPABLE) subflow.
+    join: Option<Join>,
+    /// Address ids (RFC 8684 §3.2): ours, and the peer's when known.
+    local_id: u8,
+    remote_id: Option<u8>,
+    /// Backup by our choice, or by the peer's (MP_JOIN B flag, MP_PRIO; §3.3.8).
+    backup_local: bool,
+    backup_remote: bool,
+    /// MP_PRIO owed to the peer on this subflow.
+    prio_due: bool,
+    /// What it carries unacknowledged, for reinjection elsewhere.
+    in_flight: InFlight,
+    /// It had a retransmission timeout since it last made progress: its data was reinjected
+    /// and it gets no new data until it recovers.
+    stale: bool,
+    rto_seen: u64,
+    snd_una_seen: u64,
+    /// The redundant scheduler has sent every DSN below this on this subflow.
+    redundant_next: u64,
+    /// Closed on purpose (REMOVE_ADDR, the application): not to be re-opened.
+    retired: bool,
+    /// The path manager has noted its end.
+    failure_noted: bool,
     /// This subflow still owes the peer a pure ACK carrying our DATA_FIN.
     data_fin_due: bool,
     /// The MP_TCPRST reason for this subflow's RST.
     rst_reason: Option<ResetReason>,
-    /// Its end was reported as an event.
+    /// Its establishment and its end were reported as events.
+    established_reported: bool,
     end_reported: bool,
+}
+
+impl Path {
+    /// A backup subflow: data only when no regular subflow can carry it (§3.3.8).
+    fn is_backup(&self) -> bool {
+        self.backup_local || self.backup_remote
+    }
+
+    /// The initial subflow, or a join whose handshake completed at the MPTCP level (§3.2).
+    fn joined_ok(&self) -> bool {
+        self.join.as_ref().is_none_or(|j| j.confirmed)
+    }
+}
+
+/// Counters of the connection's own decisions.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counters {
+    bad_add_addr: u64,
+    bytes_reinjected: u64,
 }
 
 /// One MPTCP connection.
@@ -229,6 +324,24 @@ pub struct Connection {
     events: VecDeque<ConnEvent>,
     bytes_read: u64,
     round_robin: usize,
+    scheduler: Box<dyn Scheduler>,
+    /// Addresses, announcements and retries of the path manager.
+    addrs: AddressBook,
+    /// Subflows the endpoint is to open.
+    join_requests: VecDeque<path_manager::JoinRequest>,
+    /// ADD_ADDR echoes and announcements waiting for a pure ACK (§3.4.1).
+    echoes: VecDeque<AddAddrRepr>,
+    announce_now: Vec<(u8, core::net::IpAddr, Option<u16>)>,
+    /// DSN ranges to send again on another subflow (§3.3.6).
+    reinject: RangeSet,
+    /// The DSN last reinjected to unblock the window, and when the slow subflow was last
+    /// penalised (Raiciu et al., NSDI 2012).
+    unblocked_at: Option<u64>,
+    last_penalty: Option<Instant>,
+    stats_join_failures: u64,
+    counters: Counters,
+    /// When the path manager last ran (its retry timer only wakes for later retries).
+    pm_ran_at: Instant,
 }
 
 impl Connection {
@@ -242,9 +355,9 @@ impl Connection {
         iss: u32,
         ts_offset: u32,
     ) -> Connection {
-        let mut c = Connection::new(Role::Client, config, local_key);
+        let mut c = Connection::new(Role::Client, config, local_key, local, remote);
         let sf = Subflow::connect(0, local, remote, c.config.tcp.clone(), iss, ts_offset);
-        c.add_path(sf);
+        c.add_path(sf, None, 0, Some(0));
         if !c.config.mptcp {
             c.fall_back(FallbackReason::Disabled);
         }
@@ -264,9 +377,9 @@ impl Connection {
         syn: &SynInfo,
         remote_capable: Option<bool>,
     ) -> Connection {
-        let mut c = Connection::new(Role::Server, config, local_key);
+        let mut c = Connection::new(Role::Server, config, local_key, local, remote);
         let sf = Subflow::accept(0, local, remote, c.config.tcp.clone(), iss, ts_offset, syn);
-        c.add_path(sf);
+        c.add_path(sf, None, 0, Some(0));
         match remote_capable {
             // RFC 8684 §3.1: checksums are used when either side sets A.
             Some(wants_checksum) if c.config.mptcp => c.checksum = c.checksum || wants_checksum,
@@ -276,9 +389,20 @@ impl Connection {
         c
     }
 
-    fn new(role: Role, config: ConnectionConfig, local_key: Key) -> Connection {
+    fn new(role: Role, config: ConnectionConfig, local_key: Key, local: SocketAddr, remote: SocketAddr) -> Connection {
         let idsn = local_key.idsn().wrapping_add(1);
         Connection {
+            scheduler: new_scheduler(config.scheduler),
+            addrs: AddressBook::new(local, remote, &config.addresses),
+            join_requests: VecDeque::new(),
+            echoes: VecDeque::new(),
+            announce_now: Vec::new(),
+            reinject: RangeSet::new(),
+            unblocked_at: None,
+            last_penalty: None,
+            stats_join_failures: 0,
+            counters: Counters::default(),
+            pm_ran_at: Instant::ZERO,
             role,
             mode: Mode::Handshake,
             checksum: config.checksum,
@@ -310,13 +434,28 @@ impl Connection {
         }
     }
 
-    fn add_path(&mut self, sf: Subflow) {
+    fn add_path(&mut self, sf: Subflow, join: Option<Join>, local_id: u8, remote_id: Option<u8>) {
         self.next_subflow_id = self.next_subflow_id.max(sf.id() + 1);
+        let backup_local = join.is_none() && self.addrs.locals.first().is_some_and(|l| l.backup);
         self.paths.push(Path {
             sf,
             rx_maps: RxMaps::default(),
+            join,
+            local_id,
+            remote_id,
+            backup_local,
+            backup_remote: false,
+            prio_due: false,
+            in_flight: InFlight::default(),
+            stale: false,
+            rto_seen: 0,
+            snd_una_seen: 0,
+            redundant_next: 0,
+            retired: false,
+            failure_noted: false,
             data_fin_due: false,
             rst_reason: None,
+            established_reported: false,
             end_reported: false,
         });
     }
@@ -375,8 +514,16 @@ impl Connection {
                     cwnd: p.sf.cwnd(),
                     ssthresh: p.sf.ssthresh(),
                     stats: p.sf.stats(),
+                    backup: p.is_backup(),
+                    address_ids: (p.local_id, p.remote_id),
+                    fully_established: p.sf.state().is_synchronized() && p.joined_ok(),
+                    joined: p.join.is_some(),
                 })
                 .collect(),
+            scheduler: self.scheduler.kind(),
+            join_failures: self.stats_join_failures,
+            bad_add_addr: self.counters.bad_add_addr,
+            bytes_reinjected: self.counters.bytes_reinjected,
         }
     }
 
@@ -457,7 +604,30 @@ impl Connection {
 
     /// The earliest instant this connection needs [`Connection::handle_timeout`].
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.paths.iter().filter_map(|p| p.sf.poll_timeout()).chain(self.data_fin_deadline).min()
+        let retry = self.next_retry();
+        self.paths
+            .iter()
+            .filter_map(|p| p.sf.poll_timeout())
+            .chain(self.data_fin_deadline)
+            .chain(self.join_deadline())
+            .chain(self.addrs.next_deadline())
+            .chain(retry)
+            .min()
+    }
+
+    /// When the path manager may next retry a failed pair it still wants.
+    fn next_retry(&self) -> Option<Instant> {
+        if self.mode != Mode::Mptcp || self.closed.is_some() || self.config.path_manager == PathManagerKind::Manual {
+            return None;
+        }
+        self.addrs.retries.iter().filter(|r| r.not_before > self.pm_ran_at).map(|r| r.not_before).min()
+    }
+
+    /// Switches the scheduler of a live connection.
+    pub fn set_scheduler(&mut self, kind: SchedulerKind) {
+        if self.scheduler.kind() != kind {
+            self.scheduler = new_scheduler(kind);
+        }
     }
 
     /// Fires due timers.
@@ -477,7 +647,9 @@ impl Connection {
             }
         }
         self.check_handshake_fallback();
+        self.join_timers(now);
         self.after_subflow_changes();
+        self.run_path_manager(now);
     }
 
     /// After a few unanswered MP_CAPABLE SYNs, try once more without it.
@@ -492,7 +664,62 @@ impl Connection {
         }
     }
 
+    /// Follows each subflow's progress: what it carries, whether it stalled (a retransmission
+    /// timeout: its data is reinjected on the others, §3.3.6) or recovered, whether it ended.
+    fn track_subflows(&mut self) {
+        for i in 0..self.paths.len() {
+            let p = &mut self.paths[i];
+            let una = p.sf.snd_una();
+            p.in_flight.release(una);
+            if una > p.snd_una_seen {
+                p.snd_una_seen = una;
+                p.stale = false;
+            }
+            let rtos = p.sf.stats().rto_count;
+            if p.sf.ended().is_some() {
+                self.reinject_from(i);
+            } else if rtos > p.rto_seen {
+                p.rto_seen = rtos;
+                p.stale = true;
+                if (0..self.paths.len()).any(|j| j != i && self.usable(j)) {
+                    self.reinject_from(i);
+                }
+            }
+        }
+    }
+
+    /// May subflow `i` carry data now (established at both levels, not stalled or retired)?
+    fn usable(&self, i: usize) -> bool {
+        let p = &self.paths[i];
+        p.sf.state().can_send() && p.joined_ok() && !p.stale && !p.retired && p.sf.ended().is_none()
+    }
+
+    /// Before subflow `i` takes an ACK: a coupled controller (RFC 6356 LIA, OLIA) gets the
+    /// current view of every subflow that carries data (backups count only while in use).
+    fn refresh_coupling(&mut self, i: usize) {
+        if !self.paths[i].sf.is_coupled() {
+            return;
+        }
+        let members: Vec<usize> =
+            (0..self.paths.len()).filter(|&j| j == i || (self.usable(j) && !self.paths[j].is_backup())).collect();
+        let snaps: Vec<_> = members.iter().map(|&j| self.paths[j].sf.coupling_snapshot()).collect();
+        let this = members.iter().position(|&j| j == i).unwrap_or(0);
+        self.paths[i].sf.coupling_update(&crate::cc::CouplingInfo { subflows: &snaps, this });
+    }
+
+    /// Queues what subflow `i` carries unacknowledged for sending on the others.
+    fn reinject_from(&mut self, i: usize) {
+        let una = self.data_una;
+        for r in self.paths[i].in_flight.dsn_ranges() {
+            if r.end > una {
+                self.reinject.insert(r.start.max(una)..r.end);
+            }
+        }
+        self.paths[i].in_flight.clear();
+    }
+
     fn after_subflow_changes(&mut self) {
+        self.track_subflows();
         for p in &mut self.paths {
             if let Some(end) = p.sf.ended()
                 && !p.end_reported
@@ -504,7 +731,7 @@ impl Connection {
         if self.closed.is_some() {
             return;
         }
-        let alive = self.paths.iter().any(|p| p.sf.ended().is_none());
+        let alive = self.paths.iter().any(|p| p.sf.ended().is_none()) || !self.join_requests.is_empty();
         if !alive {
             let reason = match self.paths.iter().filter_map(|p| p.sf.ended()).next_back() {
                 Some(SubflowEnd::TimedOut) => CloseReason::TimedOut,
@@ -526,10 +753,12 @@ impl Connection {
                 p.sf.shutdown();
             }
         }
-        let all_quiet = self
-            .paths
-            .iter()
-            .all(|p| matches!(p.sf.state(), TcpState::TimeWait | TcpState::Closed | TcpState::FinWait2));
+        // A subflow stalled on a dead path does not hold up a connection whose data-level close
+        // is complete; it ends by itself (RST after its retransmissions, or TIME-WAIT).
+        let all_quiet = self.paths.iter().all(|p| {
+            p.stale && self.mode == Mode::Mptcp
+                || matches!(p.sf.state(), TcpState::TimeWait | TcpState::Closed | TcpState::FinWait2)
+        });
         let finished = match self.mode {
             Mode::Fallback(_) => self.remote_fin_done && self.local_fin.is_some() && self.all_fins_acked(),
             _ => data_level_done,

@@ -4,6 +4,7 @@
 
 use super::{CloseReason, Connection, DATA_FIN_RTO, FallbackReason, Mode, Role};
 use crate::crypto::dss_checksum;
+use crate::scheduler::{Candidate, Context};
 use crate::subflow::{EmitParams, OutKind, Outgoing, TxMap};
 use crate::time::Instant;
 use crate::wire::MptcpOptions;
@@ -21,7 +22,7 @@ impl Connection {
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.check_handshake_fallback();
         self.start_local_fin(now);
-        let pending = self.send.end() > self.snd_nxt;
+        let pending = self.send.end() > self.snd_nxt || !self.reinject.is_empty();
         for p in &mut self.paths {
             p.sf.set_app_pending(pending);
         }
@@ -68,11 +69,54 @@ impl Connection {
         }
     }
 
-    /// Picks a subflow for new data — the one with the lowest smoothed RTT among those with
-    /// room (the multipath issue brings pluggable schedulers) — and cuts a segment.
+    /// The subflows that may carry data now, as the scheduler sees them. A subflow with data in
+    /// flight whose room is less than a full segment (or what is left to send) shows none:
+    /// sender SWS avoidance (RFC 9293 §3.8.6.2.1) keeps it waiting for the ACK clock.
+    fn candidates(&self) -> Vec<Candidate> {
+        let waiting = (self.send.end().saturating_sub(self.snd_nxt)).max(self.reinject.total_bytes()).max(1);
+        (0..self.paths.len())
+            .filter(|&i| self.usable(i))
+            .map(|i| {
+                let sf = &self.paths[i].sf;
+                let room = sf.send_capacity() as u64;
+                let capacity = if room >= waiting.min(sf.send_mss() as u64) || sf.idle() { room } else { 0 };
+                Candidate {
+                    index: i,
+                    srtt: sf.srtt(),
+                    rttvar: sf.rttvar(),
+                    cwnd: sf.cwnd(),
+                    in_flight: sf.snd_nxt() - sf.snd_una(),
+                    capacity,
+                    mss: sf.send_mss() as u32,
+                    backup: self.paths[i].is_backup(),
+                }
+            })
+            .collect()
+    }
+
+    /// Picks a subflow and cuts a segment: first data to send again elsewhere (§3.3.6), then
+    /// the redundant scheduler's copies, then new data.
     fn schedule_data(&mut self, now: Instant) -> Option<(usize, Outgoing)> {
+        if self.closed.is_some() || self.mode == Mode::Handshake && self.role == Role::Server {
+            return None;
+        }
+        let candidates = self.candidates();
+        if let Some(out) = self.schedule_reinjection(now, &candidates) {
+            return Some(out);
+        }
+        if self.scheduler.redundant() {
+            for c in candidates.iter().filter(|c| c.capacity > 0) {
+                let from = self.paths[c.index].redundant_next.max(self.data_una);
+                if from < self.snd_nxt {
+                    let len = (self.snd_nxt - from).min(u64::from(c.mss)) as usize;
+                    let out = self.send_on(c.index, now, from, len)?;
+                    self.paths[c.index].redundant_next = from + out.payload.len() as u64;
+                    return Some((c.index, out));
+                }
+            }
+        }
         let unsent = self.send.end().saturating_sub(self.snd_nxt);
-        if unsent == 0 || self.closed.is_some() || self.mode == Mode::Handshake && self.role == Role::Server {
+        if unsent == 0 {
             return None;
         }
         // §3.3.4: the peer's window is shared and relative to the DATA_ACK.
@@ -80,11 +124,8 @@ impl Connection {
             Mode::Mptcp => self.peer_edge.saturating_sub(self.snd_nxt),
             _ => u64::MAX,
         };
-        let best = (0..self.paths.len())
-            .map(|i| (i, self.paths[i].sf.send_capacity()))
-            .filter(|&(_, capacity)| capacity > 0)
-            .min_by_key(|&(i, _)| self.paths[i].sf.srtt().unwrap_or_default());
-        let Some((i, capacity)) = best else {
+        let ctx = Context { unsent, window_room: conn_room };
+        let Some(i) = self.scheduler.pick(&candidates, &ctx) else {
             // Data waits and no subflow may send: if it is the peer's window, probe it.
             for p in &mut self.paths {
                 p.sf.arm_persist(now);
@@ -93,8 +134,12 @@ impl Connection {
         };
         let sf = &mut self.paths[i].sf;
         let mss = sf.send_mss() as u64;
-        let room = (capacity as u64).min(conn_room);
+        let room = (sf.send_capacity() as u64).min(conn_room);
         let want = mss.min(unsent);
+        if room < want && conn_room < want && self.unblock_window(i, now) {
+            return self.schedule_reinjection(now, &candidates);
+        }
+        let sf = &mut self.paths[i].sf;
         if room < want && !sf.idle() {
             // Sender SWS avoidance (RFC 9293 §3.8.6.2.1): wait for a full segment.
             return None;
@@ -103,26 +148,79 @@ impl Connection {
             sf.arm_persist(now);
             return None;
         }
-        let len = want.min(room) as usize;
-        let payload = self.send.slice(self.snd_nxt, len);
-        let ssn = sf.snd_nxt();
-        let map = if self.send_infinite {
-            // §3.7: the infinite mapping (length 0, checksum field 0) starts at this byte.
-            TxMap { dsn: self.snd_nxt, ssn, len: 0, checksum: self.checksum.then_some(0) }
-        } else {
-            let checksum =
-                self.checksum.then(|| dss_checksum(self.snd_nxt, ssn as u32, payload.len() as u16, &payload));
-            TxMap { dsn: self.snd_nxt, ssn, len: payload.len() as u32, checksum }
-        };
         let dsn = self.snd_nxt;
-        self.snd_nxt += payload.len() as u64;
-        let out = sf.push_data(now, payload, Some(map));
+        let out = self.send_on(i, now, dsn, want.min(room) as usize)?;
+        self.snd_nxt += out.payload.len() as u64;
+        if self.scheduler.redundant() {
+            self.paths[i].redundant_next = self.snd_nxt;
+        }
         if self.send_infinite {
             self.send_infinite = false;
             self.fall_back(FallbackReason::ChecksumFailed);
-            self.tx_linear = Some((ssn, dsn));
+            self.tx_linear = Some((out.seq, dsn));
         }
         Some((i, out))
+    }
+
+    /// Data queued for another subflow (§3.3.6), on the subflow the scheduler picks for it.
+    fn schedule_reinjection(&mut self, now: Instant, candidates: &[Candidate]) -> Option<(usize, Outgoing)> {
+        while let Some(r) = self.reinject.first() {
+            if r.end <= self.data_una || self.send.slice(r.start, 1).is_empty() {
+                self.reinject.remove(r);
+                continue;
+            }
+            let ctx = Context { unsent: r.end - r.start, window_room: u64::MAX };
+            let i = self.scheduler.pick(candidates, &ctx)?;
+            let len = (r.end - r.start).min(self.paths[i].sf.send_mss() as u64) as usize;
+            let out = self.send_on(i, now, r.start, len)?;
+            let sent = out.payload.len() as u64;
+            self.reinject.remove(r.start..r.start + sent);
+            self.counters.bytes_reinjected += sent;
+            return Some((i, out));
+        }
+        None
+    }
+
+    /// The connection-level window blocks new data while subflow `fast` could send: the
+    /// segment at the window's left edge sits on a slower subflow. Send it again on `fast` and
+    /// halve the slow subflow's window, at most once per its RTT (opportunistic reinjection and
+    /// penalisation, Raiciu et al., NSDI 2012). True when something was queued.
+    fn unblock_window(&mut self, fast: usize, now: Instant) -> bool {
+        if self.mode != Mode::Mptcp || self.unblocked_at == Some(self.data_una) {
+            return false;
+        }
+        let una = self.data_una;
+        let Some(slow) = (0..self.paths.len()).find(|&j| j != fast && self.paths[j].in_flight.holds(una)) else {
+            return false;
+        };
+        self.unblocked_at = Some(una);
+        let mss = self.paths[fast].sf.send_mss() as u64;
+        self.reinject.insert(una..(una + mss).min(self.snd_nxt));
+        let rtt = self.paths[slow].sf.srtt().unwrap_or_default();
+        if self.last_penalty.is_none_or(|t| now - t >= rtt) {
+            self.last_penalty = Some(now);
+            self.paths[slow].sf.penalize(now);
+        }
+        true
+    }
+
+    /// Sends up to `len` bytes from DSN `dsn` on subflow `i`, with their mapping.
+    fn send_on(&mut self, i: usize, now: Instant, dsn: u64, len: usize) -> Option<Outgoing> {
+        let payload = self.send.slice(dsn, len);
+        if payload.is_empty() {
+            return None;
+        }
+        let sf = &mut self.paths[i].sf;
+        let ssn = sf.snd_nxt();
+        let map = if self.send_infinite {
+            // §3.7: the infinite mapping (length 0, checksum field 0) starts at this byte.
+            TxMap { dsn, ssn, len: 0, checksum: self.checksum.then_some(0) }
+        } else {
+            let checksum = self.checksum.then(|| dss_checksum(dsn, ssn as u32, payload.len() as u16, &payload));
+            TxMap { dsn, ssn, len: payload.len() as u32, checksum }
+        };
+        self.paths[i].in_flight.push(dsn, ssn, payload.len() as u64);
+        Some(self.paths[i].sf.push_data(now, payload, Some(map)))
     }
 
     fn emit(&mut self, i: usize, now: Instant, out: Outgoing, buf: &mut [u8]) -> Option<usize> {
@@ -139,6 +237,11 @@ impl Connection {
         let mut o = MptcpOptions::default();
         let local = self.local_key.to_wire();
         let flags = CapableFlags { checksum_required: self.config.checksum, deny_join_id0: false };
+        if let Some(join) = self.join_option(&self.paths[i], out.kind) {
+            // §3.2: MP_JOIN on the handshake segments of a join subflow.
+            o.join = Some(join);
+            return o;
+        }
         match (self.mode, out.kind) {
             (Mode::Fallback(FallbackReason::ChecksumFailed), OutKind::Data) if out.map.is_some_and(|m| m.len == 0) => {
                 // A retransmission of the segment that carries the infinite mapping keeps it.
@@ -183,6 +286,9 @@ impl Connection {
                         o.dss = Some(DssRepr { data_ack, mapping: Some(dss_mapping(map)), data_fin: false });
                     }
                     _ => {
+                        if self.signals_output(i, &mut o) {
+                            return o;
+                        }
                         // A 4-byte DATA_ACK on segments without a mapping leaves room for a second
                         // SACK block beside the timestamps (§3.3: the peer expands it, as the
                         // kernel's `mptcp_expand_seq()` does).

@@ -448,6 +448,29 @@ impl Subflow {
         self.cc.ssthresh()
     }
 
+    /// Whether the congestion controller is coupled (RFC 6356) and wants
+    /// [`Subflow::coupling_update`] before each ACK.
+    pub fn is_coupled(&self) -> bool {
+        self.cc.is_coupled()
+    }
+
+    /// This subflow as a coupled controller sees it.
+    pub fn coupling_snapshot(&self) -> cc::SubflowSnapshot {
+        cc::snapshot(self.cc.as_ref(), self.rtt.srtt(), self.send_mss() as u32)
+    }
+
+    /// Hands the connection-wide view to a coupled controller.
+    pub fn coupling_update(&mut self, info: &cc::CouplingInfo<'_>) {
+        self.cc.on_coupling_update(info);
+    }
+
+    /// Halves the congestion window without loss recovery: this subflow holds up the
+    /// connection-level window (Raiciu et al., NSDI 2012).
+    pub fn penalize(&mut self, now: Instant) {
+        let mss = self.send_mss() as u32;
+        self.cc.penalize(now, mss);
+    }
+
     /// SND.UNA, relative.
     pub fn snd_una(&self) -> u64 {
         self.snd_una

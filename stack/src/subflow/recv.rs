@@ -341,6 +341,15 @@ impl Subflow {
         }
     }
 
+    /// Sends the ACK that completed our active open again (MP_JOIN's third ACK, RFC 8684
+    /// §3.2, goes again until the responder acknowledges it at the MPTCP level).
+    pub fn resend_handshake_ack(&mut self) {
+        if self.state.is_synchronized() && self.active {
+            self.handshake_ack_due = true;
+            self.ack_now = true;
+        }
+    }
+
     /// The relative sequence number we expect next.
     pub fn rcv_nxt(&self) -> u64 {
         self.rcv_nxt

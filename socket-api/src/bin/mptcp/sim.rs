@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use mptcp_tun_driver::link::LinkConfig;
 use mptcp_tun_driver::sim::{Direction, EndpointHost, Limits, PathConfig, SimError, Simulator};
+use mptcp_tun_driver::stack::connection::path_manager::LocalAddress;
 use mptcp_tun_driver::stack::connection::{CloseReason, ConnectionStats, SubflowSnapshot};
 use mptcp_tun_driver::stack::endpoint::EndpointConfig;
 use mptcp_tun_driver::stack::time::Instant;
@@ -71,10 +72,15 @@ fn path_reports(args: &SimArgs) -> Vec<PathReport> {
 fn network(args: &SimArgs) -> Sim {
     let (bytes, seed) = (args.bytes, args.seed);
     let remote = SocketAddr::new(server_addr(0), PORT);
-    let config = EndpointConfig::default();
+    // Each side knows its address on every path, so that the path managers use them all.
+    let config = |addr: fn(usize) -> IpAddr| {
+        let mut c = EndpointConfig::default();
+        c.connection.addresses = (0..args.paths.len()).map(|i| LocalAddress::new(addr(i))).collect();
+        c
+    };
     let role = Role::Client { local: client_addr(0), remote, bytes, seed };
-    let a = EndpointHost::new(config.clone(), seed ^ 0xa, role, false);
-    let b = EndpointHost::new(config, seed ^ 0xb, Role::Server { listen: remote }, false);
+    let a = EndpointHost::new(config(client_addr), seed ^ 0xa, role, false);
+    let b = EndpointHost::new(config(server_addr), seed ^ 0xb, Role::Server { listen: remote }, false);
     let mut sim = Simulator::new(a, b, seed);
     for (i, p) in args.paths.iter().enumerate() {
         let link = LinkConfig { loss: p.loss, ..LinkConfig::new(Some(p.rate_bps), p.delay) };

@@ -1,0 +1,242 @@
+//! Multipath in the simulator: MP_JOIN over several paths, aggregation, failover, backup
+//! paths, ndiffports, the manual path manager, and joins that must be refused. Every transfer
+//! is checked end to end (SHA-256 of what was sent against what arrived).
+
+use std::time::Duration;
+
+use mptcp_stack::connection::CloseReason;
+use mptcp_stack::connection::path_manager::{LocalAddress, PathManagerKind};
+use mptcp_stack::endpoint::EndpointConfig;
+use mptcp_stack::time::Instant;
+use mptcp_tests::*;
+use mptcp_tun_driver::sim::{Direction, EndpointHost, Simulator};
+
+/// Payload bytes each client subflow sent.
+fn sent_per_subflow(h: &EndpointHost) -> Vec<u64> {
+    conn_stats(h).expect("client connection").subflows.iter().map(|s| s.stats.bytes_sent).collect()
+}
+
+fn blackhole(sim: &mut Simulator<EndpointHost, EndpointHost>, path: usize, on: bool) {
+    for d in [Direction::AToB, Direction::BToA] {
+        sim.path_mut(path).link_mut(d).set_blackhole(on);
+    }
+}
+
+/// Runs until the transfer closes, in steps of `step`, calling `at_step` after each; returns
+/// the longest time without new bytes at the server while data was still due.
+fn run_watching(
+    sim: &mut Simulator<EndpointHost, EndpointHost>,
+    limit: Duration,
+    mut at_step: impl FnMut(&mut Simulator<EndpointHost, EndpointHost>),
+) -> Duration {
+    let step = Duration::from_millis(50);
+    let deadline = sim.now() + limit;
+    let (mut last_bytes, mut last_progress, mut longest) = (0, sim.now(), Duration::ZERO);
+    while !(sim.a().transfer.is_closed() && sim.b().transfer.is_closed()) {
+        assert!(sim.now() < deadline, "did not finish: {:?} / {:?}", conn_stats(sim.a()), conn_stats(sim.b()));
+        let to = sim.now() + step;
+        sim.run_to(to).expect("simulation runs");
+        at_step(sim);
+        let bytes = sim.b().transfer.report().bytes_received;
+        let eof = sim.b().transfer.report().eof_at.is_some();
+        if bytes > last_bytes || eof {
+            last_bytes = bytes;
+            last_progress = sim.now();
+        }
+        if !eof {
+            longest = longest.max(sim.now() - last_progress);
+        }
+    }
+    longest
+}
+
+fn two_path_sim(links: &[mptcp_tun_driver::link::LinkConfig], bytes: u64, seed: u64, base: &EndpointConfig) -> Sim {
+    let (c, s) = multipath_configs(links.len(), base);
+    transfer_sim(links, bytes, seed, c, s, false)
+}
+
+type Sim = Simulator<EndpointHost, EndpointHost>;
+
+#[test]
+fn join_opens_a_subflow_per_path_and_both_carry_data() {
+    let bytes = 32 << 20;
+    let mut sim = two_path_sim(&[link(100, 10), link(100, 10)], bytes, 1, &EndpointConfig::default());
+    run_to_close(&mut sim, Duration::from_secs(120));
+    assert_intact(&sim, bytes, false);
+    let client = conn_stats(sim.a()).expect("client");
+    let server = conn_stats(sim.b()).expect("server");
+    // Fullmesh also tries the crossed pairs (path 0's address to path 1's); the simulator's
+    // paths are disjoint networks, so only the two same-path subflows can come up.
+    let used: Vec<_> = client.subflows.iter().filter(|s| s.stats.bytes_sent > 0).collect();
+    assert_eq!(used.len(), 2, "one working subflow per path: {client:#?}");
+    assert_eq!(server.subflows.len(), 2, "the server saw the two joins that got through");
+    assert!(used[1].joined && used[1].local.ip() == client_addr(1) && used[1].remote.ip() == server_addr(1));
+    assert_eq!(client.join_failures + server.join_failures, 0);
+    for s in used {
+        assert!(s.stats.bytes_sent > bytes / 3, "subflow {} carried {} of {bytes} bytes", s.id, s.stats.bytes_sent);
+    }
+    assert_eq!(sim.a().transfer.report().closed.map(|c| c.1), Some(CloseReason::Normal));
+    assert_eq!(sim.b().transfer.report().closed.map(|c| c.1), Some(CloseReason::Normal));
+}
+
+#[test]
+fn aggregation_two_equal_paths() {
+    let bytes = 96 << 20;
+    let mut sim = two_path_sim(&[link(100, 10), link(100, 10)], bytes, 2, &EndpointConfig::default());
+    run_to_close(&mut sim, Duration::from_secs(120));
+    assert_intact(&sim, bytes, false);
+    let goodput = goodput_mbps(&sim);
+    let ceiling = 200.0 * PAYLOAD_CEILING;
+    eprintln!("goodput {goodput:.1} Mbit/s of {ceiling:.1} possible");
+    assert!(goodput >= 0.95 * ceiling, "goodput {goodput:.1} Mbit/s < 95% of {ceiling:.1}");
+}
+
+#[test]
+fn aggregation_10ms_and_50ms_paths() {
+    // Long enough that slow start on the 100 ms round trip is a small part of it.
+    let bytes = 192 << 20;
+    // Receive buffer: 2 x (sum of bandwidths) x (largest RTT) = 2 x 25 MB/s x 100 ms.
+    let mut base = EndpointConfig::default();
+    base.connection.recv_buffer = 5_000_000;
+    base.connection.send_buffer = 5_000_000;
+    let mut sim = two_path_sim(&[link(100, 10), link(100, 50)], bytes, 3, &base);
+    run_to_close(&mut sim, Duration::from_secs(120));
+    assert_intact(&sim, bytes, false);
+    let goodput = goodput_mbps(&sim);
+    let ceiling = 200.0 * PAYLOAD_CEILING;
+    eprintln!("goodput {goodput:.1} Mbit/s of {ceiling:.1} possible, per subflow {:?}", sent_per_subflow(sim.a()));
+    assert!(goodput >= 0.90 * ceiling, "goodput {goodput:.1} Mbit/s < 90% of {ceiling:.1}");
+}
+
+#[test]
+fn failover_when_a_path_dies_and_reuse_when_it_returns() {
+    let bytes = 96 << 20;
+    let mut sim = two_path_sim(&[link(100, 10), link(100, 10)], bytes, 4, &EndpointConfig::default());
+    let (cut, back) = (Instant::from_millis(1500), Instant::from_millis(3000));
+    let mut at_return = None;
+    let stall = run_watching(&mut sim, Duration::from_secs(120), |sim| {
+        if sim.now() == cut {
+            blackhole(sim, 1, true);
+        }
+        if sim.now() == back {
+            blackhole(sim, 1, false);
+            at_return = Some(sent_per_subflow(sim.a())[1]);
+        }
+    });
+    assert_intact(&sim, bytes, false);
+    eprintln!("longest stall {stall:?}, per subflow {:?}", sent_per_subflow(sim.a()));
+    assert!(stall <= Duration::from_secs(2), "stalled for {stall:?}");
+    let at_return = at_return.expect("the transfer lasted past the path's return");
+    let end = sent_per_subflow(sim.a())[1];
+    assert!(end > at_return + (1 << 20), "path 1 is used again: {at_return} then {end} bytes");
+}
+
+#[test]
+fn backup_path_carries_data_only_when_the_regular_path_dies() {
+    let bytes = 48 << 20;
+    let (mut c, s) = multipath_configs(2, &EndpointConfig::default());
+    c.connection.addresses[1] = LocalAddress { ip: client_addr(1), backup: true };
+    let mut sim = transfer_sim(&[link(100, 10), link(100, 10)], bytes, 5, c, s, false);
+    let cut = Instant::from_millis(2000);
+    let mut before_cut = None;
+    run_watching(&mut sim, Duration::from_secs(120), |sim| {
+        if sim.now() == cut {
+            before_cut = Some(sent_per_subflow(sim.a()));
+            blackhole(sim, 0, true);
+        }
+    });
+    assert_intact(&sim, bytes, false);
+    let before = before_cut.expect("the transfer lasted past the cut");
+    let client = conn_stats(sim.a()).expect("client");
+    assert!(client.subflows[1].backup, "the second subflow is a backup");
+    assert!(client.subflows[1].local.ip() == client_addr(1) && client.subflows[1].remote.ip() == server_addr(1));
+    assert!(before.len() >= 2 && before[0] > 0, "both subflows up before the cut: {before:?}");
+    assert_eq!(before[1], 0, "the backup carried nothing while the regular path worked");
+    assert!(sent_per_subflow(sim.a())[1] > bytes / 4, "the backup carried the rest");
+}
+
+#[test]
+fn ndiffports_four_subflows_over_one_path() {
+    let bytes = 32 << 20;
+    let mut base = EndpointConfig::default();
+    base.connection.path_manager = PathManagerKind::NDiffPorts(4);
+    let mut sim = transfer_sim(&[link(100, 10)], bytes, 6, base.clone(), base, false);
+    run_to_close(&mut sim, Duration::from_secs(120));
+    assert_intact(&sim, bytes, false);
+    let sent = sent_per_subflow(sim.a());
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    let client = conn_stats(sim.a()).expect("client");
+    let ports: std::collections::BTreeSet<u16> = client.subflows.iter().map(|s| s.local.port()).collect();
+    assert_eq!(ports.len(), 4, "each subflow from its own port");
+    assert!(sent.iter().all(|&b| b > bytes / 16), "every subflow carries data: {sent:?}");
+}
+
+#[test]
+fn manual_path_manager_eight_subflows_over_four_paths() {
+    let bytes = 32 << 20;
+    let mut base = EndpointConfig::default();
+    base.connection.path_manager = PathManagerKind::Manual;
+    let (c, s) = multipath_configs(4, &base);
+    let links = [link(50, 10), link(50, 10), link(50, 20), link(50, 20)];
+    let mut sim = transfer_sim(&links, bytes, 7, c, s, false);
+    sim.run_until(|a, _, _| a.transfer.report().established_at.is_some(), Instant::from_millis(5000))
+        .expect("established");
+    sim.run_for(Duration::from_millis(100)).expect("runs");
+    let h = sim.a().transfer.connection().expect("connection");
+    let remote_port = conn_stats(sim.a()).expect("client").subflows[0].remote.port();
+    let mut ids = Vec::new();
+    for path in 0..4u8 {
+        for extra in 0..2 {
+            if path == 0 && extra == 0 {
+                continue; // the initial subflow
+            }
+            let local = std::net::SocketAddr::new(client_addr(path), 0);
+            let remote = std::net::SocketAddr::new(server_addr(path), remote_port);
+            let id = sim.a_mut().endpoint.with_connection(h, |c| c.open_subflow(local, remote, false));
+            ids.push(id.expect("connection").expect("subflow allowed"));
+        }
+    }
+    let ninth = sim.a_mut().endpoint.with_connection(h, |c| {
+        c.open_subflow(
+            std::net::SocketAddr::new(client_addr(0), 0),
+            std::net::SocketAddr::new(server_addr(0), remote_port),
+            false,
+        )
+    });
+    assert!(ninth.expect("connection").is_err(), "the default limit is 8 subflows");
+    let unique: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), 7, "ids are never reused");
+    run_to_close(&mut sim, Duration::from_secs(120));
+    assert_intact(&sim, bytes, false);
+    let sent = sent_per_subflow(sim.a());
+    assert_eq!(sent.len(), 8, "the manual path manager opens nothing by itself: {sent:?}");
+    assert!(sent.iter().all(|&b| b > 0), "every subflow carries data: {sent:?}");
+}
+
+#[test]
+fn a_join_with_a_bad_hmac_is_reset_and_the_connection_carries_on() {
+    use mptcp_stack::wire::mptcp::JoinRepr;
+    let bytes = 8 << 20;
+    let (c, s) = multipath_configs(2, &EndpointConfig::default());
+    let client = Middlebox::new(mptcp_tests::client(c, 8, bytes), |_, packet| {
+        let mut seg = parse(packet);
+        match seg.options.mptcp.join {
+            Some(JoinRepr::Ack { mut hmac }) => {
+                hmac[0] ^= 0xff;
+                seg.options.mptcp.join = Some(JoinRepr::Ack { hmac });
+                let mut out = vec![0; packet.len() + 8];
+                let (n, _) = seg.emit(&mut out, mptcp_stack::wire::ChecksumMode::Full).expect("fits");
+                out.truncate(n);
+                Verdict::Rewrite(out)
+            }
+            _ => Verdict::Pass,
+        }
+    });
+    let mut sim = network(client, server(s, 8, false), &[link(100, 10), link(100, 10)], 8);
+    sim.run_until(|_, b, _| b.transfer.report().eof_at.is_some(), Instant::from_millis(60_000)).expect("runs");
+    let server = conn_stats(sim.b().host()).expect("server");
+    run_to_close(&mut sim, Duration::from_secs(120));
+    assert_intact(&sim, bytes, false);
+    assert!(server.join_failures >= 1, "the server refused the join: {server:#?}");
+    assert!(server.subflows.iter().skip(1).all(|s| s.stats.bytes_received == 0), "no data on a refused join");
+}
