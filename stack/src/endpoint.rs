@@ -192,8 +192,20 @@ impl Endpoint {
         self.connections.get_mut(&h)
     }
 
-    /// Opens a connection from `local_ip` to `remote`.
+    /// Opens a connection from `local_ip` to `remote` with the endpoint's connection settings.
     pub fn connect(&mut self, local_ip: IpAddr, remote: SocketAddr) -> Result<ConnectionHandle, ConnectError> {
+        let config = self.config.connection.clone();
+        self.connect_with(local_ip, remote, config)
+    }
+
+    /// Opens a connection from `local_ip` to `remote` with its own settings (path manager,
+    /// scheduler, congestion control, buffers, or plain TCP).
+    pub fn connect_with(
+        &mut self,
+        local_ip: IpAddr,
+        remote: SocketAddr,
+        config: ConnectionConfig,
+    ) -> Result<ConnectionHandle, ConnectError> {
         if local_ip.is_ipv4() != remote.is_ipv4() {
             return Err(ConnectError::AddressFamily);
         }
@@ -203,7 +215,7 @@ impl Endpoint {
         let local = self.ephemeral(local_ip, remote).ok_or(ConnectError::NoPort)?;
         let key = self.new_key().ok_or(ConnectError::NoToken)?;
         let (iss, ts) = (self.rng.next_u32(), self.rng.next_u32());
-        let conn = Connection::connect(self.config.connection.clone(), key, local, remote, iss, ts);
+        let conn = Connection::connect(config, key, local, remote, iss, ts);
         Ok(self.insert(conn))
     }
 
