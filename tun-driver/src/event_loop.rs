@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use mptcp_stack::connection::path_manager::LocalAddress;
 use mptcp_stack::endpoint::{ConnectError, Endpoint, EndpointConfig};
 use mptcp_stack::time::Instant;
 use rand::SeedableRng;
@@ -123,11 +124,16 @@ impl PathDevice {
 }
 
 /// An endpoint configuration for `paths`: `base` with the MSS of the smallest path MTU (the
-/// stack has one MSS setting per endpoint).
+/// stack has one MSS setting per endpoint) and, unless `base` names its addresses, every
+/// path's address as one of ours, so that the path manager opens subflows from them and
+/// announces them.
 pub fn endpoint_config(base: EndpointConfig, paths: &[PathDevice]) -> EndpointConfig {
     let mut config = base;
     if let Some(mss) = paths.iter().map(PathDevice::mss).min() {
         config.connection.tcp.mss = mss;
+    }
+    if config.connection.addresses.is_empty() {
+        config.connection.addresses = paths.iter().map(|p| LocalAddress::new(p.local)).collect();
     }
     config
 }
