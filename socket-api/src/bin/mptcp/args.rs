@@ -4,6 +4,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use mptcp_tun_driver::stack::cc::Algorithm;
+use mptcp_tun_driver::stack::connection::ConnectionConfig;
+use mptcp_tun_driver::stack::connection::path_manager::PathManagerKind;
+use mptcp_tun_driver::stack::scheduler::SchedulerKind;
+
 use crate::units::{parse_delay, parse_list, parse_loss, parse_rate, parse_size};
 
 /// `--help` text.
@@ -42,9 +47,10 @@ Options of `mptcp sim`:
 A list with one value applies to every path; otherwise it needs one value per path.
 
 Options of `mptcp server` and `mptcp client`:
-  --path DEV=IP          TUN device DEV (attached, or created if absent) and this stack's
-                         address IP on it; repeatable (only the first carries the connection
-                         until MP_JOIN exists)
+  --path DEV=IP[,backup] TUN device DEV (attached, or created if absent) and this stack's
+                         address IP on it; repeatable: the client opens subflows from every
+                         path, the server announces them; `,backup`: subflows from this address
+                         carry data only when no regular subflow can
   --listen IP:PORT       (server) where to accept connections; IP is a --path address or 0.0.0.0/::
   --echo                 (server) send back everything received
   --keep-going           (server) serve one connection after another instead of exiting
@@ -52,6 +58,14 @@ Options of `mptcp server` and `mptcp client`:
   --send BYTES           (client) how much to send: 64M, 1G, 256K (default 64M)
   --json                 print one JSON object per connection instead of the text report
 MPTCP_TUN_TRACE=1 prints every packet on the TUN devices to stderr.
+
+Multipath options of `sim`, `client`, `server` and `bench` (our stack only):
+  --scheduler S          minrtt (default), roundrobin, redundant or blest
+  --cc C                 congestion control: cubic (default), reno, lia or olia (coupled)
+  --path-manager P       fullmesh (default: a subflow per local x remote address, the server
+                         announces its addresses), ndiffports (several subflows over the first
+                         address pair) or manual (no subflows beyond the first)
+  --subflows N           with ndiffports: how many subflows, 1 to 8 (default 2)
 
 Exit status: 0 transfer complete and intact, 1 transfer failed, 2 bad arguments,
 3 cannot run (TUN device, permissions), 130/143 stopped by SIGINT/SIGTERM.
@@ -109,6 +123,65 @@ impl Peer {
     }
 }
 
+/// The multipath choices `sim`, `client`, `server` and `bench` share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct MultipathArgs {
+    pub(crate) scheduler: SchedulerKind,
+    pub(crate) cc: Algorithm,
+    pub(crate) path_manager: PathManagerKind,
+}
+
+impl MultipathArgs {
+    /// Puts the choices into a connection's settings.
+    pub(crate) fn apply(&self, config: &mut ConnectionConfig) {
+        config.scheduler = self.scheduler;
+        config.tcp.congestion_control = self.cc;
+        config.path_manager = self.path_manager;
+    }
+}
+
+/// The multipath options as given, before conversion.
+#[derive(Debug, Default)]
+struct RawMultipath<'a> {
+    scheduler: Option<&'a str>,
+    cc: Option<&'a str>,
+    path_manager: Option<&'a str>,
+    subflows: Option<&'a str>,
+}
+
+impl<'a> RawMultipath<'a> {
+    /// Where the value of option `name` goes, if it is a multipath option.
+    fn slot(&mut self, name: &str) -> Option<&mut Option<&'a str>> {
+        Some(match name {
+            "--scheduler" => &mut self.scheduler,
+            "--cc" => &mut self.cc,
+            "--path-manager" => &mut self.path_manager,
+            "--subflows" => &mut self.subflows,
+            _ => return None,
+        })
+    }
+
+    fn finish(&self) -> Result<MultipathArgs, String> {
+        let scheduler = match self.scheduler {
+            None => SchedulerKind::default(),
+            Some(s) => s.parse().map_err(|e| format!("--scheduler: {e}"))?,
+        };
+        let cc = match self.cc {
+            None => Algorithm::default(),
+            Some(s) => s.parse().map_err(|e| format!("--cc: {e}"))?,
+        };
+        let path_manager = match (self.path_manager, self.subflows) {
+            (None, None) => PathManagerKind::default(),
+            (Some(s), None) => s.parse().map_err(|e| format!("--path-manager: {e}"))?,
+            (Some(s), Some(n)) if s.eq_ignore_ascii_case("ndiffports") => {
+                format!("ndiffports:{n}").parse().map_err(|e| format!("--subflows: {e}"))?
+            }
+            (_, Some(_)) => return Err("--subflows: only with --path-manager ndiffports".to_owned()),
+        };
+        Ok(MultipathArgs { scheduler, cc, path_manager })
+    }
+}
+
 /// `mptcp bench`'s options.
 #[derive(Debug, PartialEq)]
 pub(crate) struct BenchArgs {
@@ -119,6 +192,7 @@ pub(crate) struct BenchArgs {
     /// Use the simulator even if the namespaces could be made.
     pub(crate) simulate: bool,
     pub(crate) json: bool,
+    pub(crate) multipath: MultipathArgs,
 }
 
 /// One `--path DEV=IP`.
@@ -128,6 +202,8 @@ pub(crate) struct TunPath {
     pub(crate) device: String,
     /// This stack's address on it.
     pub(crate) addr: IpAddr,
+    /// Subflows from it are backups (`DEV=IP,backup`).
+    pub(crate) backup: bool,
 }
 
 /// `mptcp server`'s options.
@@ -138,6 +214,7 @@ pub(crate) struct ServerArgs {
     pub(crate) echo: bool,
     pub(crate) keep_going: bool,
     pub(crate) json: bool,
+    pub(crate) multipath: MultipathArgs,
 }
 
 /// `mptcp client`'s options.
@@ -147,6 +224,7 @@ pub(crate) struct ClientArgs {
     pub(crate) paths: Vec<TunPath>,
     pub(crate) send: u64,
     pub(crate) json: bool,
+    pub(crate) multipath: MultipathArgs,
 }
 
 /// One path of `mptcp sim`; both directions get these settings.
@@ -171,6 +249,8 @@ pub(crate) struct SimArgs {
     pub(crate) seed: u64,
     /// JSON instead of text.
     pub(crate) json: bool,
+    /// Scheduler, congestion control, path manager.
+    pub(crate) multipath: MultipathArgs,
 }
 
 /// Parses the arguments after the program name.
@@ -195,6 +275,7 @@ struct RawSim<'a> {
     bytes: Option<&'a str>,
     seed: Option<&'a str>,
     json: bool,
+    multipath: RawMultipath<'a>,
 }
 
 impl<'a> RawSim<'a> {
@@ -207,7 +288,7 @@ impl<'a> RawSim<'a> {
             "--loss" => &mut self.loss,
             "--bytes" => &mut self.bytes,
             "--seed" => &mut self.seed,
-            _ => return None,
+            _ => return self.multipath.slot(name),
         })
     }
 }
@@ -245,6 +326,7 @@ const MAX_TIME: Duration = Duration::from_secs(3600);
 fn parse_bench(args: &[String]) -> Result<Command, String> {
     let (mut paths, mut rate, mut bytes, mut time, mut peer) = (None, None, None, None, None);
     let (mut simulate, mut json) = (false, false);
+    let mut multipath = RawMultipath::default();
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -273,7 +355,7 @@ fn parse_bench(args: &[String]) -> Result<Command, String> {
             "--bytes" => &mut bytes,
             "--time" => &mut time,
             "--peer" => &mut peer,
-            _ => return Err(format!("bench: unknown option {name:?}")),
+            _ => multipath.slot(name).ok_or_else(|| format!("bench: unknown option {name:?}"))?,
         };
         if slot.is_some() {
             return Err(format!("{name}: given more than once"));
@@ -301,7 +383,8 @@ fn parse_bench(args: &[String]) -> Result<Command, String> {
         "both" => Peer::Both,
         other => return Err(format!("--peer: expected stack, kernel or both, got {other:?}")),
     };
-    Ok(Command::Bench(BenchArgs { rates, amount, peer, simulate, json }))
+    let multipath = multipath.finish()?;
+    Ok(Command::Bench(BenchArgs { rates, amount, peer, simulate, json, multipath }))
 }
 
 /// `--time`: seconds (`10`, `1.5`) or a duration with a unit (`10s`, `500ms`), above 0.
@@ -330,6 +413,7 @@ fn parse_tun(cmd: &str, args: &[String]) -> Result<Command, String> {
     let (mut paths, mut addr, mut send) = (Vec::new(), None, None);
     let (mut echo, mut keep_going, mut json) = (false, false, false);
     let addr_opt = if server { "--listen" } else { "--connect" };
+    let mut multipath = RawMultipath::default();
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -354,11 +438,18 @@ fn parse_tun(cmd: &str, args: &[String]) -> Result<Command, String> {
             return Err(format!("{cmd}: unexpected argument {arg:?}"));
         }
         let known = name == "--path" || name == addr_opt || (!server && name == "--send");
-        if !known {
+        let multipath_slot = multipath.slot(name);
+        if !known && multipath_slot.is_none() {
             return Err(format!("{cmd}: unknown option {name:?}"));
         }
         let value = inline.or_else(|| rest.next().map(String::as_str)).filter(|v| !v.is_empty());
         let value = value.ok_or_else(|| format!("{name}: missing value"))?;
+        if let Some(slot) = multipath_slot {
+            if slot.replace(value).is_some() {
+                return Err(format!("{name}: given more than once"));
+            }
+            continue;
+        }
         match name {
             "--path" => paths.push(parse_path(value)?),
             "--send" if send.is_some() => return Err("--send: given more than once".to_owned()),
@@ -377,12 +468,13 @@ fn parse_tun(cmd: &str, args: &[String]) -> Result<Command, String> {
     }
     let addr = addr.ok_or_else(|| format!("{cmd}: {addr_opt} IP:PORT is required"))?;
     check_paths(cmd, &paths)?;
+    let multipath = multipath.finish()?;
     if server {
         let ip = addr.ip();
         if !ip.is_unspecified() && !paths.iter().any(|p| p.addr == ip) {
             return Err(format!("--listen: {ip} is not the address of any --path"));
         }
-        Ok(Command::Server(ServerArgs { listen: addr, paths, echo, keep_going, json }))
+        Ok(Command::Server(ServerArgs { listen: addr, paths, echo, keep_going, json, multipath }))
     } else {
         let first = paths[0].addr;
         if first.is_ipv4() != addr.is_ipv4() {
@@ -391,14 +483,20 @@ fn parse_tun(cmd: &str, args: &[String]) -> Result<Command, String> {
                 addr.ip()
             ));
         }
-        Ok(Command::Client(ClientArgs { connect: addr, paths, send: send.unwrap_or(64 << 20), json }))
+        let send = send.unwrap_or(64 << 20);
+        Ok(Command::Client(ClientArgs { connect: addr, paths, send, json, multipath }))
     }
 }
 
-/// `DEV=IP`.
+/// `DEV=IP` or `DEV=IP,backup`.
 fn parse_path(s: &str) -> Result<TunPath, String> {
-    let bad = || format!("--path: expected DEV=IP (like mtun0=10.0.1.2), got {s:?}");
-    let (dev, ip) = s.split_once('=').ok_or_else(bad)?;
+    let bad = || format!("--path: expected DEV=IP[,backup] (like mtun0=10.0.1.2), got {s:?}");
+    let (s_path, backup) = match s.split_once(',') {
+        None => (s, false),
+        Some((p, "backup")) => (p, true),
+        Some(_) => return Err(bad()),
+    };
+    let (dev, ip) = s_path.split_once('=').ok_or_else(bad)?;
     let addr: IpAddr = ip.parse().map_err(|_| bad())?;
     let valid_dev = !dev.is_empty() && dev.len() <= 15 && !dev.contains(['/', ':', ' ', '=']);
     if !valid_dev {
@@ -407,7 +505,7 @@ fn parse_path(s: &str) -> Result<TunPath, String> {
     if addr.is_unspecified() || addr.is_multicast() || addr.is_loopback() {
         return Err(format!("--path: {addr} cannot be this stack's address"));
     }
-    Ok(TunPath { device: dev.to_owned(), addr })
+    Ok(TunPath { device: dev.to_owned(), addr, backup })
 }
 
 /// At least one path; no device or address twice.
@@ -445,7 +543,7 @@ fn sim_args(raw: &RawSim<'_>) -> Result<SimArgs, String> {
             .ok_or_else(|| format!("--seed: expected a whole number from 0 to {}, got {s:?}", u64::MAX))?,
     };
     let paths = (0..n).map(|i| PathArgs { rate_bps: rates[i], delay: delays[i], loss: losses[i] }).collect();
-    Ok(SimArgs { paths, bytes, seed, json: raw.json })
+    Ok(SimArgs { paths, bytes, seed, json: raw.json, multipath: raw.multipath.finish()? })
 }
 
 /// A list for option `name` stretched to `n` paths: one value for all, or exactly `n`.
@@ -482,7 +580,8 @@ mod tests {
     fn defaults() {
         let s = sim("sim");
         let path = PathArgs { rate_bps: 100_000_000, delay: Duration::from_millis(10), loss: 0.0 };
-        assert_eq!(s, SimArgs { paths: vec![path], bytes: 64 << 20, seed: 1, json: false });
+        let multipath = MultipathArgs::default();
+        assert_eq!(s, SimArgs { paths: vec![path], bytes: 64 << 20, seed: 1, json: false, multipath });
     }
 
     #[test]
@@ -543,7 +642,7 @@ mod tests {
         };
         assert_eq!(s.listen, "10.0.1.2:5000".parse().unwrap());
         assert_eq!(s.paths.len(), 2);
-        assert_eq!(s.paths[1], TunPath { device: "mtun1".into(), addr: "10.0.2.2".parse().unwrap() });
+        assert_eq!(s.paths[1], TunPath { device: "mtun1".into(), addr: "10.0.2.2".parse().unwrap(), backup: false });
         assert!(s.echo && s.json && !s.keep_going);
         let c = match parse_str("client --connect [fd00::1]:5000 --path t0=fd00::2 --send 1M") {
             Ok(Command::Client(c)) => c,
@@ -577,7 +676,7 @@ mod tests {
         );
         assert_eq!(
             err("client --connect 10.0.0.1:80 --path t0"),
-            r#"--path: expected DEV=IP (like mtun0=10.0.1.2), got "t0""#
+            r#"--path: expected DEV=IP[,backup] (like mtun0=10.0.1.2), got "t0""#
         );
         assert_eq!(
             err("client --connect 10.0.0.1:80 --path t0=fd00::2"),
@@ -608,6 +707,37 @@ mod tests {
     }
 
     #[test]
+    fn multipath_options() {
+        let Command::Sim(s) =
+            parse_str("sim --scheduler blest --cc olia --path-manager ndiffports --subflows 4").unwrap()
+        else {
+            panic!("sim")
+        };
+        assert_eq!(s.multipath.scheduler, SchedulerKind::Blest);
+        assert_eq!(s.multipath.cc, Algorithm::Olia);
+        assert_eq!(s.multipath.path_manager, PathManagerKind::NDiffPorts(4));
+        let Command::Client(c) =
+            parse_str("client --connect 10.0.0.1:5 --path t0=10.0.0.2 --path t1=10.0.1.2,backup --path-manager manual")
+                .unwrap()
+        else {
+            panic!("client")
+        };
+        assert_eq!(c.multipath.path_manager, PathManagerKind::Manual);
+        assert!(!c.paths[0].backup && c.paths[1].backup);
+        assert_eq!(bench("bench --scheduler roundrobin").multipath.scheduler, SchedulerKind::RoundRobin);
+        let err = |line: &str| parse_str(line).unwrap_err();
+        assert!(err("sim --scheduler fastest").starts_with("--scheduler: "));
+        assert!(err("sim --cc bbr").starts_with("--cc: "));
+        assert_eq!(err("sim --subflows 3"), "--subflows: only with --path-manager ndiffports");
+        assert!(err("sim --path-manager ndiffports --subflows 9").starts_with("--subflows: "));
+        assert!(err("server --listen 10.0.0.2:5 --path t0=10.0.0.2,primary").starts_with("--path: "));
+        assert_eq!(
+            err("server --listen 10.0.0.2:5 --path t0=10.0.0.2 --cc reno --cc lia"),
+            "--cc: given more than once"
+        );
+    }
+
+    #[test]
     fn bench_options() {
         let b = bench("bench");
         let expected = BenchArgs {
@@ -616,6 +746,7 @@ mod tests {
             peer: Peer::Both,
             simulate: false,
             json: false,
+            multipath: MultipathArgs::default(),
         };
         assert_eq!(b, expected);
         let b = bench("bench --paths 3 --rate 100mbit,10mbit,1gbit --time 2.5 --peer=kernel --json --simulate");

@@ -28,7 +28,7 @@ use mptcp_tun_driver::stack::time::Instant;
 use mptcp_tun_driver::transfer::{Role, Transfer, TransferReport};
 use serde::Serialize;
 
-use crate::args::{Amount, BenchArgs, PathArgs, SimArgs};
+use crate::args::{Amount, BenchArgs, MultipathArgs, PathArgs, SimArgs};
 use crate::kernel::{self, KernelOutcome};
 use crate::report::SimReport;
 use crate::topology::{self, Topology, kernel_client, kernel_server, stack_client, stack_server, tun};
@@ -47,7 +47,8 @@ const SIM_DELAY: Duration = Duration::from_micros(50);
 /// How long one side may take to close after the other finished.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Said whenever the stack has more than one path to use.
-const ONE_SUBFLOW: &str = "1 subflow (MP_JOIN not implemented yet)";
+/// What the kernel side runs with (the namespaces' defaults plus a `subflow` endpoint per path).
+const KERNEL_SETUP: &str = "in-kernel path manager (a subflow endpoint per path), default scheduler, cubic";
 
 /// One subflow of a client, ours or the kernel's.
 #[derive(Debug, Serialize)]
@@ -85,7 +86,7 @@ pub(crate) struct PeerReport {
     pub(crate) retransmits: u64,
     /// The kernel's data-level retransmissions (`mptcpi_retransmits`); null for the stack.
     pub(crate) mptcp_retransmits: Option<u64>,
-    /// E.g. that the stack uses one subflow until MP_JOIN exists.
+    /// How this side ran (e.g. simulated) or what to keep in mind reading it.
     pub(crate) note: Option<String>,
     /// The client's subflows.
     pub(crate) subflows: Vec<BenchSubflow>,
@@ -168,7 +169,7 @@ pub(crate) fn main(a: &BenchArgs) -> ExitCode {
         print!("{}", header(a, &topo));
     }
     if a.peer.stack() && !interrupted() {
-        report.stack = Some(run_stack(&topo, a.amount, limit, &interrupted));
+        report.stack = Some(run_stack(&topo, a, limit, &interrupted));
     }
     if a.peer.kernel() && !interrupted() {
         report.kernel = Some(match topo.kernel_path_manager() {
@@ -275,10 +276,18 @@ fn header(a: &BenchArgs, topo: &Topology) -> String {
             kernel_server(i)
         );
     }
-    if a.peer.stack() && a.rates.len() > 1 {
-        let _ = writeln!(out, "stack: {ONE_SUBFLOW}");
+    if a.peer.stack() {
+        let _ = writeln!(out, "stack: {}", describe(&a.multipath));
+    }
+    if a.peer.kernel() {
+        let _ = writeln!(out, "kernel: {KERNEL_SETUP}");
     }
     out
+}
+
+/// The stack's multipath settings in words.
+fn describe(m: &MultipathArgs) -> String {
+    format!("scheduler {}, congestion control {}, path manager {}", m.scheduler, m.cc, m.path_manager)
 }
 
 fn failed(error: String) -> PeerReport {
@@ -328,6 +337,7 @@ fn stack_end(
     paths: Vec<(String, IpAddr)>,
     role: Role,
     limit: Duration,
+    multipath: MultipathArgs,
     handle: mpsc::Sender<StopHandle>,
 ) -> Result<StackEnd, String> {
     let devices = paths
@@ -335,7 +345,9 @@ fn stack_end(
         .map(|(dev, ip)| PathDevice::open(dev, *ip))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
-    let config = endpoint_config(EndpointConfig::default(), &devices);
+    let mut base = EndpointConfig::default();
+    multipath.apply(&mut base.connection);
+    let config = endpoint_config(base, &devices);
     let endpoint = os_endpoint(config).map_err(|e| e.to_string())?;
     let mut lp = EventLoop::new(endpoint, Transfer::new(role, false), devices, LoopConfig::default())
         .map_err(|e| e.to_string())?;
@@ -373,13 +385,13 @@ fn join_end(thread: EndThread, who: &str) -> Result<StackEnd, String> {
     }
 }
 
-fn run_stack(topo: &Topology, amount: Amount, limit: Duration, interrupted: &dyn Fn() -> bool) -> PeerReport {
-    let n = topo.paths;
+fn run_stack(topo: &Topology, a: &BenchArgs, limit: Duration, interrupted: &dyn Fn() -> bool) -> PeerReport {
+    let (n, amount, multipath) = (topo.paths, a.amount, a.multipath);
     let listen = SocketAddr::new(stack_server(0), PORT);
     let (tx, rx) = mpsc::channel();
     let server_paths = (0..n).map(|i| (tun(i), stack_server(i))).collect();
     let server_tx = tx.clone();
-    let server = topo.b.spawn(move || stack_end(server_paths, Role::Server { listen }, limit, server_tx));
+    let server = topo.b.spawn(move || stack_end(server_paths, Role::Server { listen }, limit, multipath, server_tx));
     let Some(server_stop) = wait_for_handle(&rx, &server, interrupted) else {
         if !server.is_finished() {
             // Interrupted while the server was starting: it sends its handle soon after.
@@ -395,7 +407,7 @@ fn run_stack(topo: &Topology, amount: Amount, limit: Duration, interrupted: &dyn
     };
     let client_paths = (0..n).map(|i| (tun(i), stack_client(i))).collect();
     let role = Role::Client { local: stack_client(0), remote: listen, bytes, seed: SEED };
-    let client = topo.a.spawn(move || stack_end(client_paths, role, client_limit, tx));
+    let client = topo.a.spawn(move || stack_end(client_paths, role, client_limit, multipath, tx));
     let client_stop = wait_for_handle(&rx, &client, interrupted);
     let mut was_interrupted = false;
     let mut first_done: Option<std::time::Instant> = None;
@@ -485,7 +497,7 @@ fn stack_report(s: &StackEnd, c: &StackEnd, amount: Amount, interrupted: bool, p
         mptcp: cr.mptcp,
         retransmits: subflows.iter().map(|s| s.retransmits).sum(),
         mptcp_retransmits: None,
-        note: (paths > 1).then(|| ONE_SUBFLOW.to_owned()),
+        note: None,
         subflows: with_shares(subflows),
     }
 }
@@ -550,7 +562,7 @@ fn simulated(a: &BenchArgs) -> PeerReport {
             ((bps as f64 / 8.0 * t.as_secs_f64()) as u64).max(1)
         }
     };
-    let args = SimArgs { paths, bytes, seed: SEED, json: a.json };
+    let args = SimArgs { paths, bytes, seed: SEED, json: a.json, multipath: a.multipath };
     let r: SimReport = crate::sim::run(&args, crate::sim::time_limit(&args));
     let n = a.rates.len();
     let subflows = r
@@ -568,7 +580,7 @@ fn simulated(a: &BenchArgs) -> PeerReport {
             srtt_us: s.srtt_us,
         })
         .collect();
-    let note = (n > 1).then(|| format!("simulated; {ONE_SUBFLOW}")).or_else(|| Some("simulated".to_owned()));
+    let note = Some("simulated".to_owned());
     PeerReport {
         ok: r.ok,
         error: r.error,
@@ -602,9 +614,6 @@ fn text(r: &BenchReport) -> String {
         for p in &r.paths {
             let rate = p.rate_bps.map_or_else(|| format!("{} (unshaped)", format_rate(SIM_UNSHAPED_BPS)), format_rate);
             let _ = writeln!(out, "  path {}  {rate}, {} us one way", p.path, SIM_DELAY.as_micros());
-        }
-        if r.paths.len() > 1 {
-            let _ = writeln!(out, "stack: {ONE_SUBFLOW}");
         }
         let _ = writeln!(out, "kernel: not run (the kernel's MPTCP cannot run in the simulator)");
     }

@@ -89,6 +89,10 @@ pub(crate) struct SimReport {
     pub(crate) retransmits: u64,
     pub(crate) subflows: Vec<SubflowReport>,
     pub(crate) links: Vec<LinkReport>,
+    /// The stack's scheduler, congestion control and path manager.
+    pub(crate) scheduler: String,
+    pub(crate) congestion_control: String,
+    pub(crate) path_manager: String,
 }
 
 /// The lines printed before the run: what is being simulated.
@@ -105,7 +109,6 @@ pub(crate) fn header(paths: &[PathReport], bytes: u64, seed: u64, time_limit_sec
     out
 }
 
-/// The text report after the run.
 /// How a report names the connection's protocol: MPTCP, fallback, or never established.
 pub(crate) fn protocol_label(mptcp: Option<bool>) -> &'static str {
     match mptcp {
@@ -115,6 +118,7 @@ pub(crate) fn protocol_label(mptcp: Option<bool>) -> &'static str {
     }
 }
 
+/// The text report after the run.
 pub(crate) fn text(r: &SimReport) -> String {
     let mut out = String::new();
     let mut line = |name: &str, value: String| {
@@ -124,6 +128,13 @@ pub(crate) fn text(r: &SimReport) -> String {
     line("time", format!("{:.3} s virtual (establishment to end of stream)", r.seconds));
     line("goodput", format!("{:.2} Mbit/s", r.goodput_mbps));
     line("protocol", protocol_label(r.mptcp).to_owned());
+    line(
+        "multipath",
+        format!(
+            "scheduler {}, {} congestion control, path manager {}",
+            r.scheduler, r.congestion_control, r.path_manager
+        ),
+    );
     let data = if r.sha256_sent == r.sha256_received { "sha256 match" } else { "sha256 MISMATCH" };
     line("data", data.to_owned());
     let ended = |c: &Option<String>| c.as_deref().unwrap_or("open").to_owned();

@@ -75,6 +75,7 @@ fn network(args: &SimArgs) -> Sim {
     // Each side knows its address on every path, so that the path managers use them all.
     let config = |addr: fn(usize) -> IpAddr| {
         let mut c = EndpointConfig::default();
+        args.multipath.apply(&mut c.connection);
         c.connection.addresses = (0..args.paths.len()).map(|i| LocalAddress::new(addr(i))).collect();
         c
     };
@@ -122,6 +123,9 @@ pub(crate) fn run(args: &SimArgs, limit: Duration) -> SimReport {
         retransmits: subflows.iter().map(|s| s.retransmits).sum(),
         subflows,
         links: link_reports(&sim),
+        scheduler: args.multipath.scheduler.to_string(),
+        congestion_control: args.multipath.cc.to_string(),
+        path_manager: args.multipath.path_manager.to_string(),
     }
 }
 

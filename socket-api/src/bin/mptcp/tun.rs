@@ -1,7 +1,7 @@
 //! `mptcp server` and `mptcp client`: one bulk transfer (or, with `--keep-going`, one after
 //! another) over TUN devices, against our own stack or any TCP/MPTCP peer such as the Linux
-//! kernel. Each `--path DEV=IP` attaches (or creates) a TUN device; only the first path carries
-//! the connection until the stack opens further subflows (MP_JOIN).
+//! kernel. Each `--path DEV=IP` attaches (or creates) a TUN device; the first path carries the
+//! initial subflow, and the path manager opens (client) or announces (server) the others.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -10,12 +10,13 @@ use std::process::ExitCode;
 use mptcp_tun_driver::event_loop::{
     EventLoop, LoopConfig, LoopError, PathDevice, Progress, StopReason, endpoint_config, os_endpoint,
 };
+use mptcp_tun_driver::stack::connection::path_manager::LocalAddress;
 use mptcp_tun_driver::stack::connection::{CloseReason, ConnectionStats};
 use mptcp_tun_driver::stack::endpoint::EndpointConfig;
 use mptcp_tun_driver::transfer::{Role, Transfer};
 use serde::Serialize;
 
-use crate::args::{ClientArgs, ServerArgs, TunPath};
+use crate::args::{ClientArgs, MultipathArgs, ServerArgs, TunPath};
 use crate::units::format_size;
 
 /// Exit status when the program cannot run at all (device, permissions, signal handlers).
@@ -73,7 +74,7 @@ struct TunReport {
 /// `mptcp server`.
 pub(crate) fn server(a: &ServerArgs) -> ExitCode {
     let role = Role::Server { listen: a.listen };
-    let mut lp = match setup(&a.paths, role.clone(), a.echo) {
+    let mut lp = match setup(&a.paths, role.clone(), a.echo, &a.multipath) {
         Ok(lp) => lp,
         Err(e) => return fail(&e),
     };
@@ -113,7 +114,7 @@ pub(crate) fn server(a: &ServerArgs) -> ExitCode {
 /// `mptcp client`.
 pub(crate) fn client(a: &ClientArgs) -> ExitCode {
     let role = Role::Client { local: a.paths[0].addr, remote: a.connect, bytes: a.send, seed: SEED };
-    let mut lp = match setup(&a.paths, role, false) {
+    let mut lp = match setup(&a.paths, role, false, &a.multipath) {
         Ok(lp) => lp,
         Err(e) => return fail(&e),
     };
@@ -152,9 +153,12 @@ fn describe_paths(paths: &[PathDevice]) -> String {
 }
 
 /// Opens the devices and builds the endpoint, the application and the loop, and starts it.
-fn setup(paths: &[TunPath], role: Role, echo: bool) -> Result<EventLoop, LoopError> {
+fn setup(paths: &[TunPath], role: Role, echo: bool, multipath: &MultipathArgs) -> Result<EventLoop, LoopError> {
     let devices = paths.iter().map(|p| PathDevice::open(&p.device, p.addr)).collect::<Result<Vec<_>, _>>()?;
-    let config = endpoint_config(EndpointConfig::default(), &devices);
+    let mut base = EndpointConfig::default();
+    multipath.apply(&mut base.connection);
+    base.connection.addresses = paths.iter().map(|p| LocalAddress { ip: p.addr, backup: p.backup }).collect();
+    let config = endpoint_config(base, &devices);
     let endpoint = os_endpoint(config)?;
     let config = LoopConfig { handle_signals: true, ..LoopConfig::default() };
     let mut lp = EventLoop::new(endpoint, Transfer::new(role, echo), devices, config)?;
