@@ -414,7 +414,10 @@ impl Endpoint {
 
     /// Moves a connection's events to the endpoint and forgets it once fully closed.
     fn after(&mut self, h: ConnectionHandle) {
-        self.open_joins(h);
+        let Some(conn) = self.connections.get_mut(&h) else { return };
+        if conn.has_join_requests() {
+            self.open_joins(h);
+        }
         let Some(conn) = self.connections.get_mut(&h) else { return };
         if collect_events(&mut self.events, h, conn) {
             self.remove(h);

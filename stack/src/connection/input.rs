@@ -74,7 +74,9 @@ impl Connection {
         self.paths[i].rx_maps.release_below(rcv_nxt);
         self.join_progress(now);
         self.after_subflow_changes();
-        self.run_path_manager(now);
+        if self.pm_due {
+            self.run_path_manager(now);
+        }
     }
 
     /// MP_CAPABLE on the handshake segments; returns false when the segment is consumed.
@@ -114,6 +116,7 @@ impl Connection {
                             self.checksum |= capable.is_some_and(|c| c.flags.checksum_required);
                             self.mode = Mode::Mptcp;
                             self.fully_established = true;
+                            self.pm_due = true;
                             self.init_receive(k);
                         }
                         None => self.fall_back(FallbackReason::PeerNotCapable),
@@ -283,7 +286,10 @@ impl Connection {
             Mode::Mptcp => match seg.options.mptcp.dss.and_then(|d| d.data_ack) {
                 Some(a) => {
                     // The client is fully established once a DATA_ACK arrives (§3.1).
-                    self.fully_established = true;
+                    if !self.fully_established {
+                        self.fully_established = true;
+                        self.pm_due = true;
+                    }
                     a.expand(self.data_una)
                 }
                 None => return,

@@ -127,6 +127,11 @@ impl Connection {
         id
     }
 
+    /// Are subflows waiting to be opened by the endpoint?
+    pub fn has_join_requests(&self) -> bool {
+        !self.join_requests.is_empty()
+    }
+
     /// The next subflow the endpoint should open, with [`Connection::start_join`].
     pub fn take_join_request(&mut self) -> Option<JoinRequest> {
         self.join_requests.pop_front()

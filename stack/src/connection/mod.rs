@@ -342,6 +342,11 @@ pub struct Connection {
     counters: Counters,
     /// When the path manager last ran (its retry timer only wakes for later retries).
     pm_ran_at: Instant,
+    /// Something the path manager reacts to happened (establishment, a subflow's end, an
+    /// address announced or removed); timers run it anyway.
+    pm_due: bool,
+    /// The scheduler's candidates, a buffer reused for every segment.
+    candidate_buf: Vec<crate::scheduler::Candidate>,
 }
 
 impl Connection {
@@ -403,6 +408,8 @@ impl Connection {
             stats_join_failures: 0,
             counters: Counters::default(),
             pm_ran_at: Instant::ZERO,
+            candidate_buf: Vec::new(),
+            pm_due: false,
             role,
             mode: Mode::Handshake,
             checksum: config.checksum,
@@ -675,7 +682,7 @@ impl Connection {
                 p.snd_una_seen = una;
                 p.stale = false;
             }
-            let rtos = p.sf.stats().rto_count;
+            let rtos = p.sf.rto_count();
             if p.sf.ended().is_some() {
                 self.reinject_from(i);
             } else if rtos > p.rto_seen {
@@ -726,6 +733,7 @@ impl Connection {
             {
                 p.end_reported = true;
                 self.events.push_back(ConnEvent::SubflowClosed(p.sf.id(), end));
+                self.pm_due = true;
             }
         }
         if self.closed.is_some() {

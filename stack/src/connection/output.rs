@@ -72,26 +72,24 @@ impl Connection {
     /// The subflows that may carry data now, as the scheduler sees them. A subflow with data in
     /// flight whose room is less than a full segment (or what is left to send) shows none:
     /// sender SWS avoidance (RFC 9293 §3.8.6.2.1) keeps it waiting for the ACK clock.
-    fn candidates(&self) -> Vec<Candidate> {
+    fn candidates(&self, out: &mut Vec<Candidate>) {
         let waiting = (self.send.end().saturating_sub(self.snd_nxt)).max(self.reinject.total_bytes()).max(1);
-        (0..self.paths.len())
-            .filter(|&i| self.usable(i))
-            .map(|i| {
-                let sf = &self.paths[i].sf;
-                let room = sf.send_capacity() as u64;
-                let capacity = if room >= waiting.min(sf.send_mss() as u64) || sf.idle() { room } else { 0 };
-                Candidate {
-                    index: i,
-                    srtt: sf.srtt(),
-                    rttvar: sf.rttvar(),
-                    cwnd: sf.cwnd(),
-                    in_flight: sf.snd_nxt() - sf.snd_una(),
-                    capacity,
-                    mss: sf.send_mss() as u32,
-                    backup: self.paths[i].is_backup(),
-                }
-            })
-            .collect()
+        out.clear();
+        for i in (0..self.paths.len()).filter(|&i| self.usable(i)) {
+            let sf = &self.paths[i].sf;
+            let room = sf.send_capacity() as u64;
+            let capacity = if room >= waiting.min(sf.send_mss() as u64) || sf.idle() { room } else { 0 };
+            out.push(Candidate {
+                index: i,
+                srtt: sf.srtt(),
+                rttvar: sf.rttvar(),
+                cwnd: sf.cwnd(),
+                in_flight: sf.snd_nxt() - sf.snd_una(),
+                capacity,
+                mss: sf.send_mss() as u32,
+                backup: self.paths[i].is_backup(),
+            });
+        }
     }
 
     /// Picks a subflow and cuts a segment: first data to send again elsewhere (§3.3.6), then
@@ -100,8 +98,20 @@ impl Connection {
         if self.closed.is_some() || self.mode == Mode::Handshake && self.role == Role::Server {
             return None;
         }
-        let candidates = self.candidates();
-        if let Some(out) = self.schedule_reinjection(now, &candidates) {
+        let copies_due = self.scheduler.redundant() && self.snd_nxt > self.data_una;
+        if self.reinject.is_empty() && self.send.end() == self.snd_nxt && !copies_due {
+            return None;
+        }
+        // One buffer for the candidates, kept across calls: this runs for every segment.
+        let mut candidates = core::mem::take(&mut self.candidate_buf);
+        self.candidates(&mut candidates);
+        let out = self.schedule_among(now, &candidates);
+        self.candidate_buf = candidates;
+        out
+    }
+
+    fn schedule_among(&mut self, now: Instant, candidates: &[Candidate]) -> Option<(usize, Outgoing)> {
+        if let Some(out) = self.schedule_reinjection(now, candidates) {
             return Some(out);
         }
         if self.scheduler.redundant() {
@@ -125,7 +135,7 @@ impl Connection {
             _ => u64::MAX,
         };
         let ctx = Context { unsent, window_room: conn_room };
-        let Some(i) = self.scheduler.pick(&candidates, &ctx) else {
+        let Some(i) = self.scheduler.pick(candidates, &ctx) else {
             // Data waits and no subflow may send: if it is the peer's window, probe it.
             for p in &mut self.paths {
                 p.sf.arm_persist(now);
@@ -137,7 +147,7 @@ impl Connection {
         let room = (sf.send_capacity() as u64).min(conn_room);
         let want = mss.min(unsent);
         if room < want && conn_room < want && self.unblock_window(i, now) {
-            return self.schedule_reinjection(now, &candidates);
+            return self.schedule_reinjection(now, candidates);
         }
         let sf = &mut self.paths[i].sf;
         if room < want && !sf.idle() {

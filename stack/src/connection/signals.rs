@@ -55,11 +55,13 @@ impl Connection {
         let port = a.port.unwrap_or_else(|| self.paths[0].sf.remote().port());
         let addr = SocketAddr::new(a.addr, port);
         if self.addrs.add_remote(a.addr_id, addr, MAX_REMOTE_ADDRS) {
+            self.pm_due = true;
             self.events.push_back(ConnEvent::AddressAnnounced { id: a.addr_id, addr });
         }
     }
 
     fn on_remove_addr(&mut self, ids: &[u8], now: Instant) {
+        self.pm_due = true;
         for &id in ids {
             let before = self.addrs.remotes.len();
             self.addrs.remotes.retain(|r| r.id != id);
@@ -133,6 +135,7 @@ impl Connection {
             return;
         }
         self.pm_ran_at = now;
+        self.pm_due = false;
         while let Some(a) = self.addrs.take_due_announcement(now) {
             self.announce_now.push(a);
         }

@@ -428,6 +428,11 @@ impl Subflow {
         self.stats
     }
 
+    /// Retransmission timeouts so far.
+    pub fn rto_count(&self) -> u64 {
+        self.stats.rto_count
+    }
+
     /// Smoothed RTT, once sampled.
     pub fn srtt(&self) -> Option<Duration> {
         self.rtt.srtt()
