@@ -16,9 +16,13 @@
 //!
 //! A packet emitted by A travels on the first path whose A address is the packet's IP source and
 //! whose B address is its destination; a packet from B on the first path whose B address is its
-//! source and A address its destination. The addresses are read from the IPv4 or IPv6 header
-//! (version nibble, then the fixed offsets). A packet that is not IP, or that no path carries, is
-//! dropped and counted as unroutable ([`Simulator::unroutable`], [`RunStats::unroutable`]).
+//! source and A address its destination. A crossed packet — from one path's address to another
+//! path's far-side address, as MPTCP's full mesh of subflows sends — leaves on the path of its
+//! source address, as it would leave by the interface that owns that address and be routed to
+//! its destination (so a crossed subflow's two directions use different paths). The addresses
+//! are read from the IPv4 or IPv6 header (version nibble, then the fixed offsets). A packet that
+//! is not IP, or whose addresses no path has, is dropped and counted as unroutable
+//! ([`Simulator::unroutable`], [`RunStats::unroutable`]).
 //!
 //! # Virtual time and the run loop
 //!

@@ -118,6 +118,23 @@ impl Path {
         }
     }
 
+    /// Whether this path starts at `side`'s address `src` (a crossed packet leaves by the path
+    /// of its source address).
+    pub(crate) fn leaves_from(&self, side: Side, src: IpAddr) -> bool {
+        match side {
+            Side::A => src == self.a_addr,
+            Side::B => src == self.b_addr,
+        }
+    }
+
+    /// Whether `dst` is the far side's address on this path, seen from `side`.
+    pub(crate) fn reaches(&self, side: Side, dst: IpAddr) -> bool {
+        match side {
+            Side::A => dst == self.b_addr,
+            Side::B => dst == self.a_addr,
+        }
+    }
+
     /// The link of `direction` and its random stream, borrowed together.
     pub(crate) fn link_and_rng(&mut self, direction: Direction) -> (&mut Link, &mut SimRng) {
         let i = direction.index();

@@ -323,9 +323,15 @@ impl<A: Host, B: Host> Simulator<A, B> {
         let Some((src, dst)) = route::addresses(&packet) else {
             return false;
         };
-        let Some(path) = self.paths.iter_mut().find(|p| p.carries(from, src, dst)) else {
+        let exact = self.paths.iter().position(|p| p.carries(from, src, dst));
+        let crossed = || {
+            let known = self.paths.iter().any(|p| p.reaches(from, dst));
+            self.paths.iter().position(|p| p.leaves_from(from, src)).filter(|_| known)
+        };
+        let Some(i) = exact.or_else(crossed) else {
             return false;
         };
+        let path = &mut self.paths[i];
         let (link, rng) = path.link_and_rng(Direction::from_sender(from));
         let to = match from {
             Side::A => Side::B,
