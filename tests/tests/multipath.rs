@@ -65,15 +65,18 @@ fn join_opens_a_subflow_per_path_and_both_carry_data() {
     assert_intact(&sim, bytes, false);
     let client = conn_stats(sim.a()).expect("client");
     let server = conn_stats(sim.b()).expect("server");
-    // Fullmesh also tries the crossed pairs (path 0's address to path 1's); the simulator's
-    // paths are disjoint networks, so only the two same-path subflows can come up.
-    let used: Vec<_> = client.subflows.iter().filter(|s| s.stats.bytes_sent > 0).collect();
-    assert_eq!(used.len(), 2, "one working subflow per path: {client:#?}");
-    assert_eq!(server.subflows.len(), 2, "the server saw the two joins that got through");
-    assert!(used[1].joined && used[1].local.ip() == client_addr(1) && used[1].remote.ip() == server_addr(1));
+    // Fullmesh: a subflow per local x remote address pair, the crossed ones included (the
+    // simulator sends a crossed packet on the path of its source address).
+    assert_eq!(client.subflows.len(), 4, "2 local x 2 remote addresses: {client:#?}");
+    assert_eq!(server.subflows.len(), 4);
+    assert!(client.subflows.iter().all(|s| s.stats.bytes_sent > 0), "every subflow carries data: {client:#?}");
+    assert!(client.subflows[1].joined && client.subflows[1].local.ip() == client_addr(1));
+    assert_eq!(client.subflows[1].remote.ip(), server_addr(1), "same-path pairs come first");
     assert_eq!(client.join_failures + server.join_failures, 0);
-    for s in used {
-        assert!(s.stats.bytes_sent > bytes / 3, "subflow {} carried {} of {bytes} bytes", s.id, s.stats.bytes_sent);
+    for path in 0..2u8 {
+        let on_path: u64 =
+            client.subflows.iter().filter(|s| s.local.ip() == client_addr(path)).map(|s| s.stats.bytes_sent).sum();
+        assert!(on_path > bytes / 3, "path {path} carried {on_path} of {bytes} bytes");
     }
     assert_eq!(sim.a().transfer.report().closed.map(|c| c.1), Some(CloseReason::Normal));
     assert_eq!(sim.b().transfer.report().closed.map(|c| c.1), Some(CloseReason::Normal));
@@ -239,4 +242,24 @@ fn a_join_with_a_bad_hmac_is_reset_and_the_connection_carries_on() {
     assert_intact(&sim, bytes, false);
     assert!(server.join_failures >= 1, "the server refused the join: {server:#?}");
     assert!(server.subflows.iter().skip(1).all(|s| s.stats.bytes_received == 0), "no data on a refused join");
+}
+
+#[test]
+fn fullmesh_over_four_paths_stops_at_eight_subflows_and_uses_every_path() {
+    let bytes = 64 << 20;
+    let links = [link(50, 10), link(50, 10), link(50, 20), link(50, 20)];
+    let (c, s) = multipath_configs(4, &EndpointConfig::default());
+    let mut sim = transfer_sim(&links, bytes, 9, c, s, false);
+    run_to_close(&mut sim, Duration::from_secs(120));
+    assert_intact(&sim, bytes, false);
+    let client = conn_stats(sim.a()).expect("client");
+    assert_eq!(client.subflows.len(), 8, "the default limit: {client:#?}");
+    for path in 0..4u8 {
+        let on_path: u64 =
+            client.subflows.iter().filter(|s| s.local.ip() == client_addr(path)).map(|s| s.stats.bytes_sent).sum();
+        assert!(on_path > bytes / 8, "path {path} carried {on_path} of {bytes} bytes");
+    }
+    let goodput = goodput_mbps(&sim);
+    eprintln!("goodput {goodput:.1} Mbit/s over 4 x 50 Mbit/s");
+    assert!(goodput >= 0.9 * 200.0 * PAYLOAD_CEILING, "goodput {goodput:.1} Mbit/s");
 }
