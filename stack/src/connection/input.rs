@@ -91,6 +91,8 @@ impl Connection {
                         Some(k) => {
                             self.remote_key = Some(k);
                             self.checksum |= flags.checksum_required;
+                            // §3.1 flag C: no joins to the server's initial address and port.
+                            self.addrs.deny_join_id0 = flags.deny_join_id0;
                             self.mode = Mode::Mptcp;
                             self.init_receive(k);
                         }

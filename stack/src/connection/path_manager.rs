@@ -144,6 +144,8 @@ pub(super) struct AddressBook {
     pub(super) retries: Vec<PairRetry>,
     /// Local ids whose REMOVE_ADDR is owed to the peer (§3.4.2).
     pub(super) removals: Vec<u8>,
+    /// The peer set flag C in its MP_CAPABLE (§3.1): its initial address (id 0) takes no joins.
+    pub(super) deny_join_id0: bool,
 }
 
 impl AddressBook {
@@ -251,15 +253,20 @@ impl AddressBook {
         r.not_before = now + wait;
     }
 
+    /// The peer addresses subflows may join: all, or all but its initial one (§3.1 flag C).
+    pub(super) fn joinable(&self) -> impl Iterator<Item = &RemoteAddr> + '_ {
+        self.remotes.iter().filter(|r| !(self.deny_join_id0 && r.id == 0))
+    }
+
     /// Fullmesh's pairs in the order they are opened: same index first, then the rest.
     pub(super) fn mesh_pairs(&self) -> Vec<(IpAddr, SocketAddr)> {
         let mut pairs = Vec::new();
-        for (i, r) in self.remotes.iter().enumerate() {
+        for (i, r) in self.remotes.iter().enumerate().filter(|(_, r)| !(self.deny_join_id0 && r.id == 0)) {
             if let Some(l) = self.locals.get(i).filter(|l| l.ip.is_ipv4() == r.addr.is_ipv4()) {
                 pairs.push((l.ip, r.addr));
             }
         }
-        for r in &self.remotes {
+        for r in self.joinable() {
             for l in self.locals.iter().filter(|l| l.ip.is_ipv4() == r.addr.is_ipv4()) {
                 if !pairs.contains(&(l.ip, r.addr)) {
                     pairs.push((l.ip, r.addr));
@@ -305,6 +312,9 @@ mod tests {
         assert_eq!(pairs[0], (all[1], sa("10.0.2.2:80")));
         assert_eq!(pairs[1], (all[0], sa("10.0.1.2:80")), "same-index pairs come first");
         assert_eq!(book.local_id("10.0.9.1".parse().unwrap()), 2, "the first free id");
+        book.deny_join_id0 = true;
+        assert!(book.mesh_pairs().iter().all(|(_, r)| *r != sa("10.0.2.2:80")), "flag C: no joins to id 0");
+        assert_eq!(book.mesh_pairs().len(), 4);
     }
 
     #[test]

@@ -169,7 +169,7 @@ impl Connection {
                     }
                 }
             }
-            (PathManagerKind::NDiffPorts(n), Role::Client) => {
+            (PathManagerKind::NDiffPorts(n), Role::Client) if !self.addrs.deny_join_id0 => {
                 let (local, remote) = (self.paths[0].sf.local().ip(), self.paths[0].sf.remote());
                 let live = self.paths.iter().filter(|p| p.sf.ended().is_none() && !p.retired).count()
                     + self.join_requests.len();
