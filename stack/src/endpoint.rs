@@ -419,6 +419,10 @@ impl Endpoint {
             self.open_joins(h);
         }
         let Some(conn) = self.connections.get_mut(&h) else { return };
+        for tuple in conn.prune_ended() {
+            self.by_tuple.remove(&tuple);
+            self.last_tuple = None;
+        }
         if collect_events(&mut self.events, h, conn) {
             self.remove(h);
         }

@@ -1,6 +1,8 @@
 //! Cross-crate tests of the MPTCP stack live in `tests/`; the data they share (kernel traces,
 //! crypto vectors) lives in `data/`. This library holds the helpers the simulator tests share,
-//! and [`netns`], the namespaces of the tests against the Linux kernel.
+//! [`multi_host`] (several connections on one endpoint, every event recorded), and for the tests
+//! against the Linux kernel [`netns`], their namespaces, and [`interop`], the kernel's sockets and
+//! the stack's event loop on either side.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -14,6 +16,8 @@ use mptcp_tun_driver::link::LinkConfig;
 use mptcp_tun_driver::sim::{EndpointHost, Host, PathConfig, Simulator};
 use mptcp_tun_driver::transfer::Role;
 
+pub mod interop;
+pub mod multi_host;
 pub mod netns;
 
 /// The client's address on path `i`.

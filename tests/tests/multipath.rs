@@ -263,3 +263,125 @@ fn fullmesh_over_four_paths_stops_at_eight_subflows_and_uses_every_path() {
     eprintln!("goodput {goodput:.1} Mbit/s over 4 x 50 Mbit/s");
     assert!(goodput >= 0.9 * 200.0 * PAYLOAD_CEILING, "goodput {goodput:.1} Mbit/s");
 }
+
+/// Packets a [`Middlebox`] saw that match `pick`: when and from which address.
+type Seen = std::rc::Rc<std::cell::RefCell<Vec<(Instant, std::net::IpAddr)>>>;
+
+/// A middlebox filter that lets everything through and records the packets `pick` matches.
+fn recording(
+    seen: &Seen,
+    pick: fn(&mptcp_stack::wire::MptcpOptions) -> bool,
+) -> impl FnMut(Instant, &[u8]) -> Verdict + use<> {
+    let seen = seen.clone();
+    move |now, packet| {
+        let seg = parse(packet);
+        if pick(&seg.options.mptcp) {
+            seen.borrow_mut().push((now, seg.src));
+        }
+        Verdict::Pass
+    }
+}
+
+#[test]
+fn mp_prio_goes_out_when_a_backup_subflow_becomes_regular() {
+    // RFC 8684 §3.3.8: MP_PRIO does not fit beside a data mapping; it needs a pure ACK of its
+    // own. A backup subflow made regular during a bulk transfer carries data at once, and its
+    // MP_PRIO must not wait for the end of the transfer.
+    let bytes = 32 << 20;
+    let (mut c, s) = multipath_configs(2, &EndpointConfig::default());
+    c.connection.addresses[1] = LocalAddress { ip: client_addr(1), backup: true };
+    let prios: Seen = Default::default();
+    let client = Middlebox::new(mptcp_tests::client(c, 10, bytes), recording(&prios, |o| o.prio.is_some()));
+    let mut sim = network(client, server(s, 10, false), &[link(100, 10), link(100, 10)], 10);
+    sim.run_to(Instant::from_millis(1000)).expect("runs");
+    let backup_sf = |stats: &mptcp_stack::connection::ConnectionStats| {
+        stats.subflows.iter().find(|s| s.local.ip() == client_addr(1) || s.remote.ip() == client_addr(1)).cloned()
+    };
+    let client_sf = backup_sf(&conn_stats(sim.a().host()).expect("client")).expect("the backup subflow");
+    assert!(client_sf.backup && backup_sf(&conn_stats(sim.b()).expect("server")).expect("server side").backup);
+    let (h, at) = (sim.a().host().transfer.connection().expect("connection"), sim.now());
+    let r = sim.a_mut().host_mut().endpoint.with_connection(h, |c| c.set_backup(client_sf.id, false));
+    r.expect("connection").expect("subflow");
+    sim.run_for(Duration::from_millis(200)).expect("runs");
+    let server_sf = backup_sf(&conn_stats(sim.b()).expect("server")).expect("server side");
+    assert!(!server_sf.backup, "the server got MP_PRIO(B=0) within 200 ms: {:?}", prios.borrow());
+    assert!(prios.borrow().iter().any(|p| p.0 >= at && p.0 < at + Duration::from_millis(50)), "{:?}", prios.borrow());
+    run_to_close(&mut sim, Duration::from_secs(120));
+    assert_intact(&sim, bytes, false);
+    let sent = backup_sf(&conn_stats(sim.a().host()).expect("client")).expect("client side").stats.bytes_sent;
+    assert!(sent > bytes / 8, "the subflow carried data once regular: {sent} bytes");
+}
+
+#[test]
+fn remove_addr_goes_on_a_subflow_that_stays() {
+    // RFC 8684 §3.4.2: the client withdraws the address of a path that just died; the
+    // REMOVE_ADDR must go on the other path (on the withdrawn subflows' FINs it is lost), so that
+    // the server closes its subflows from that address.
+    let bytes = 32 << 20;
+    let (c, s) = multipath_configs(2, &EndpointConfig::default());
+    let removals: Seen = Default::default();
+    let client = Middlebox::new(mptcp_tests::client(c, 11, bytes), recording(&removals, |o| o.remove_addr.is_some()));
+    let mut sim = network(client, server(s, 11, false), &[link(100, 10), link(100, 10)], 11);
+    sim.run_to(Instant::from_millis(1500)).expect("runs");
+    for d in [Direction::AToB, Direction::BToA] {
+        sim.path_mut(1).link_mut(d).set_blackhole(true);
+    }
+    let (h, now) = (sim.a().host().transfer.connection().expect("connection"), sim.now());
+    let r = sim.a_mut().host_mut().endpoint.with_connection(h, |c| c.withdraw_address(client_addr(1), now));
+    r.expect("connection").expect("our address");
+    let server_before = conn_stats(sim.b()).expect("server");
+    assert!(server_before.subflows.iter().any(|s| s.remote.ip() == client_addr(1)), "{server_before:#?}");
+    sim.run_for(Duration::from_millis(500)).expect("runs");
+    let server = conn_stats(sim.b()).expect("server");
+    for sf in server.subflows.iter().filter(|s| s.remote.ip() == client_addr(1)) {
+        assert!(!sf.state.can_send(), "the server closed its subflow from the withdrawn address: {sf:#?}");
+    }
+    run_to_close(&mut sim, Duration::from_secs(120));
+    assert_intact(&sim, bytes, false);
+    let removals = removals.borrow();
+    assert!(!removals.is_empty() && removals.iter().all(|r| r.1 == client_addr(0)), "{removals:?}");
+}
+
+#[test]
+fn failed_subflows_are_forgotten_beyond_a_bound() {
+    use mptcp_stack::wire::mptcp::JoinRepr;
+    // Every join the client tries is refused (its third ACK's HMAC is corrupted on the way):
+    // a long-lived connection that keeps trying must not keep every dead subflow.
+    let bytes = 1 << 20;
+    let mut base = EndpointConfig::default();
+    base.connection.path_manager = PathManagerKind::Manual;
+    let (c, s) = multipath_configs(2, &base);
+    let client = Middlebox::new(mptcp_tests::client(c, 12, bytes), |_, packet| {
+        let mut seg = parse(packet);
+        let Some(JoinRepr::Ack { mut hmac }) = seg.options.mptcp.join else { return Verdict::Pass };
+        hmac[0] ^= 0xff;
+        seg.options.mptcp.join = Some(JoinRepr::Ack { hmac });
+        let mut out = vec![0; packet.len() + 8];
+        let (n, _) = seg.emit(&mut out, mptcp_stack::wire::ChecksumMode::Full).expect("fits");
+        out.truncate(n);
+        Verdict::Rewrite(out)
+    });
+    let mut sim = network(client, server(s, 12, false), &[link(100, 10), link(100, 10)], 12);
+    // Keep the connection open (the client reads nothing back but does not close yet).
+    sim.a_mut().host_mut().transfer.set_close_policy(mptcp_tun_driver::transfer::ClosePolicy::AfterEof);
+    sim.run_until(|a, _, _| a.host().transfer.report().established_at.is_some(), Instant::from_millis(5000))
+        .expect("established");
+    sim.run_for(Duration::from_millis(100)).expect("runs");
+    let h = sim.a().host().transfer.connection().expect("connection");
+    let remote = std::net::SocketAddr::new(
+        server_addr(1),
+        conn_stats(sim.a().host()).expect("client").subflows[0].remote.port(),
+    );
+    for _ in 0..40 {
+        let local = std::net::SocketAddr::new(client_addr(1), 0);
+        let r = sim.a_mut().host_mut().endpoint.with_connection(h, |c| c.open_subflow(local, remote, false));
+        r.expect("connection").expect("allowed: the failed ones are gone");
+        sim.run_for(Duration::from_millis(200)).expect("runs");
+    }
+    let client = conn_stats(sim.a().host()).expect("client");
+    let server = conn_stats(sim.b().host()).expect("server");
+    assert!(client.subflows.len() <= 18, "dead subflows are forgotten: {} kept", client.subflows.len());
+    assert!(server.subflows.len() <= 18, "also by the responder: {} kept", server.subflows.len());
+    assert!(client.subflows.iter().map(|s| s.id).max() >= Some(40), "ids keep counting up");
+    assert!(server.join_failures >= 40, "every join was refused: {}", server.join_failures);
+}

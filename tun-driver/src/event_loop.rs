@@ -198,6 +198,9 @@ pub struct LoopStats {
     pub unroutable: u64,
     /// Times a device could not take a packet at once (the packet waited for POLLOUT).
     pub write_blocked: u64,
+    /// Packets dropped because their device was down (`ip link set DEV down`): the path is
+    /// dead, like a cut link, and the stack carries on over the others.
+    pub dropped_device_down: u64,
     /// Waits in ppoll.
     pub polls: u64,
 }
@@ -520,11 +523,15 @@ impl EventLoop {
 
     fn write(&mut self, path: usize, packet: &[u8]) -> Result<bool, LoopError> {
         let dev = &self.paths[path].device;
-        let sent = dev.send(packet).map_err(|source| LoopError::Io {
-            device: dev.name().to_owned(),
-            op: "writing",
-            source,
-        })?;
+        let sent = match dev.send(packet) {
+            // A TUN device that is down refuses writes with EIO: the packet is lost as on a cut
+            // link, and the subflows of the other paths carry on.
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => {
+                self.stats.dropped_device_down += 1;
+                return Ok(true);
+            }
+            r => r.map_err(|source| LoopError::Io { device: dev.name().to_owned(), op: "writing", source })?,
+        };
         if sent {
             self.stats.packets_out += 1;
             self.stats.bytes_out += packet.len() as u64;

@@ -78,7 +78,7 @@ impl core::error::Error for SubflowError {}
 impl Connection {
     /// Subflows alive or about to be opened, for the limit.
     pub(super) fn subflow_count(&self) -> usize {
-        self.paths.iter().filter(|p| p.sf.ended().is_none()).count() + self.join_requests.len()
+        self.paths.iter().filter(|p| p.in_use()).count() + self.join_requests.len()
     }
 
     /// Can a new subflow join now? MPTCP must be in use with both keys known, the connection
@@ -111,6 +111,7 @@ impl Connection {
         if self.subflow_count() >= self.config.max_subflows {
             return Err(SubflowError::TooManySubflows);
         }
+        self.addrs.closed_on_purpose.retain(|pair| *pair != (local.ip(), remote));
         Ok(self.queue_join(local.ip(), (local.port() != 0).then_some(local.port()), remote, backup))
     }
 

@@ -42,6 +42,10 @@ const DSS_OVERHEAD: usize = 28;
 /// timer to the implementation; the kernel uses its MPTCP retransmit timer).
 const DATA_FIN_RTO: Duration = Duration::from_millis(200);
 
+/// Ended subflows kept for statistics; older ones are forgotten, so that a long-lived
+/// connection whose paths fail and are retried does not grow without bound.
+const MAX_ENDED_SUBFLOWS: usize = 16;
+
 /// Which end opened the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -269,6 +273,13 @@ impl Path {
         self.backup_local || self.backup_remote
     }
 
+    /// Counts against the subflow limit and occupies its address pair: not ended, not being
+    /// closed on purpose, not lingering in TIME-WAIT (the kernel stops counting a subflow once
+    /// it closes).
+    fn in_use(&self) -> bool {
+        self.sf.ended().is_none() && !self.retired && self.sf.state() != TcpState::TimeWait
+    }
+
     /// The initial subflow, or a join whose handshake completed at the MPTCP level (§3.2).
     fn joined_ok(&self) -> bool {
         self.join.as_ref().is_none_or(|j| j.confirmed)
@@ -490,6 +501,28 @@ impl Connection {
     /// The 4-tuples of this connection's subflows, for the endpoint's demultiplexer.
     pub fn subflow_addrs(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr)> + '_ {
         self.paths.iter().map(|p| (p.sf.local(), p.sf.remote()))
+    }
+
+    /// Forgets the oldest fully closed subflows beyond [`MAX_ENDED_SUBFLOWS`] (never the
+    /// initial one); returns their 4-tuples, for the endpoint's table.
+    pub fn prune_ended(&mut self) -> Vec<(SocketAddr, SocketAddr)> {
+        if self.paths.len() <= MAX_ENDED_SUBFLOWS + 1 {
+            return Vec::new();
+        }
+        let gone = |p: &Path| p.sf.state() == TcpState::Closed && !p.sf.rst_pending() && p.end_reported;
+        let mut excess = self.paths.iter().skip(1).filter(|p| gone(p)).count().saturating_sub(MAX_ENDED_SUBFLOWS);
+        let mut tuples = Vec::new();
+        let mut i = 1;
+        while i < self.paths.len() && excess > 0 {
+            if gone(&self.paths[i]) {
+                let p = self.paths.remove(i);
+                tuples.push((p.sf.local(), p.sf.remote()));
+                excess -= 1;
+            } else {
+                i += 1;
+            }
+        }
+        tuples
     }
 
     /// Can every subflow and this connection be forgotten?

@@ -33,6 +33,17 @@ impl Connection {
                 return self.emit(i, now, out, buf);
             }
         }
+        // §3.4.1, §3.4.2, §3.3.8: ADD_ADDR (and its echo), REMOVE_ADDR and MP_PRIO do not fit
+        // beside a data mapping and the timestamps in 40 bytes of options; they go on a pure ACK
+        // of their own ahead of new data. Behind a bulk transfer they would wait for its end,
+        // and the kernel sends an ADD_ADDR again after about an RTO until it is echoed.
+        if let Some(i) = self.signal_due() {
+            self.paths[i].sf.request_ack();
+            // A pure ACK of that subflow always takes a signal (signals_output), so this ends.
+            if let Some(out) = self.paths[i].sf.poll_ack().filter(|o| o.kind == OutKind::Ack) {
+                return self.emit(i, now, out, buf);
+            }
+        }
         if let Some((i, out)) = self.schedule_data(now) {
             self.round_robin = (i + 1) % n.max(1);
             return self.emit(i, now, out, buf);

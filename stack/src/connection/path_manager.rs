@@ -146,6 +146,8 @@ pub(super) struct AddressBook {
     pub(super) removals: Vec<u8>,
     /// The peer set flag C in its MP_CAPABLE (§3.1): its initial address (id 0) takes no joins.
     pub(super) deny_join_id0: bool,
+    /// Pairs whose subflow was closed on purpose: the path manager does not open them again.
+    pub(super) closed_on_purpose: Vec<(IpAddr, SocketAddr)>,
 }
 
 impl AddressBook {
@@ -231,7 +233,8 @@ impl AddressBook {
 
     /// May a subflow over `(local, remote)` be attempted at `now`?
     pub(super) fn may_try(&self, local: IpAddr, remote: SocketAddr, now: Instant) -> bool {
-        self.retries.iter().find(|r| r.local == local && r.remote == remote).is_none_or(|r| r.not_before <= now)
+        !self.closed_on_purpose.contains(&(local, remote))
+            && self.retries.iter().find(|r| r.local == local && r.remote == remote).is_none_or(|r| r.not_before <= now)
     }
 
     /// A subflow over `(local, remote)` failed; `had_worked` resets the backoff (the path

@@ -54,6 +54,8 @@ impl Connection {
         self.request_signal_ack();
         let port = a.port.unwrap_or_else(|| self.paths[0].sf.remote().port());
         let addr = SocketAddr::new(a.addr, port);
+        // An address announced (again) may be joined again.
+        self.addrs.closed_on_purpose.retain(|(_, r)| *r != addr);
         if self.addrs.add_remote(a.addr_id, addr, MAX_REMOTE_ADDRS) {
             self.pm_due = true;
             self.events.push_back(ConnEvent::AddressAnnounced { id: a.addr_id, addr });
@@ -83,6 +85,10 @@ impl Connection {
         self.reinject_from(i);
         let p = &mut self.paths[i];
         p.retired = true;
+        let pair = (p.sf.local().ip(), p.sf.remote());
+        if !self.addrs.closed_on_purpose.contains(&pair) {
+            self.addrs.closed_on_purpose.push(pair);
+        }
         if abort {
             p.rst_reason = Some(crate::wire::mptcp::ResetReason::Unspecified);
             p.sf.abort();
@@ -91,26 +97,46 @@ impl Connection {
         }
     }
 
-    /// Asks for a pure ACK on some usable subflow, to carry connection-level signals.
+    /// Asks for a pure ACK on the subflow that carries connection-level signals.
     fn request_signal_ack(&mut self) {
-        if let Some(p) = self.paths.iter_mut().find(|p| p.sf.state().can_send() && p.joined_ok()) {
-            p.sf.request_ack();
+        if let Some(i) = self.signal_carrier() {
+            self.paths[i].sf.request_ack();
         }
+    }
+
+    /// The subflow that carries ADD_ADDR, their echoes and REMOVE_ADDR: established at both
+    /// levels and not being closed, preferably not stalled (the kernel's
+    /// `mptcp_pm_addr_send_ack()` picks the same way). Never the subflow of an address being
+    /// withdrawn: §3.4.2 announces addresses that became unusable, and its path may be gone.
+    fn signal_carrier(&self) -> Option<usize> {
+        let ok = |p: &super::Path| p.sf.state().can_send() && p.joined_ok() && !p.retired && p.sf.ended().is_none();
+        self.paths.iter().position(|p| ok(p) && !p.stale).or_else(|| self.paths.iter().position(ok))
+    }
+
+    /// A subflow that owes the peer a signal now, on a pure ACK: MP_PRIO on itself (§3.3.8), or
+    /// the connection's ADD_ADDR, echo or REMOVE_ADDR (§3.4) on the carrier.
+    pub(super) fn signal_due(&self) -> Option<usize> {
+        if self.mode != Mode::Mptcp {
+            return None;
+        }
+        let prio = self.paths.iter().position(|p| p.prio_due && p.sf.state().can_send() && p.joined_ok());
+        prio.or_else(|| if self.signals_pending() { self.signal_carrier() } else { None })
     }
 
     /// Signalling for a pure ACK on subflow `i`; true when it must go alone (ADD_ADDR goes on a
     /// dedicated ACK without DSS, as the kernel sends it, §3.4.1).
     pub(super) fn signals_output(&mut self, i: usize, o: &mut MptcpOptions) -> bool {
-        if let Some(echo) = self.echoes.pop_front() {
+        let carrier = self.signal_carrier() == Some(i);
+        if carrier && let Some(echo) = self.echoes.pop_front() {
             o.add_addr = Some(echo);
             return true;
         }
-        if let Some((id, ip, port)) = self.announce_now.pop() {
+        if carrier && let Some((id, ip, port)) = self.announce_now.pop() {
             let hmac = self.remote_key.map(|k| add_addr_hmac(self.local_key, k, id, ip, port));
             o.add_addr = Some(AddAddrRepr { addr_id: id, addr: ip, port, hmac });
             return true;
         }
-        if !self.addrs.removals.is_empty() {
+        if carrier && !self.addrs.removals.is_empty() {
             let n = self.addrs.removals.len().min(8);
             o.remove_addr = RemoveAddrRepr::new(&self.addrs.removals[..n]);
             self.addrs.removals.drain(..n);
@@ -171,8 +197,7 @@ impl Connection {
             }
             (PathManagerKind::NDiffPorts(n), Role::Client) if !self.addrs.deny_join_id0 => {
                 let (local, remote) = (self.paths[0].sf.local().ip(), self.paths[0].sf.remote());
-                let live = self.paths.iter().filter(|p| p.sf.ended().is_none() && !p.retired).count()
-                    + self.join_requests.len();
+                let live = self.paths.iter().filter(|p| p.in_use()).count() + self.join_requests.len();
                 let mut missing = usize::from(n).saturating_sub(live);
                 while missing > 0
                     && self.subflow_count() < self.config.max_subflows
@@ -188,7 +213,7 @@ impl Connection {
 
     /// Is a subflow over `(local, remote)` alive, or about to be opened?
     fn pair_in_use(&self, local: IpAddr, remote: SocketAddr) -> bool {
-        self.paths.iter().any(|p| p.sf.ended().is_none() && p.sf.local().ip() == local && p.sf.remote() == remote)
+        self.paths.iter().any(|p| p.in_use() && p.sf.local().ip() == local && p.sf.remote() == remote)
             || self.join_requests.iter().any(|r| r.local == local && r.remote == remote)
     }
 
@@ -222,6 +247,7 @@ impl Connection {
             return Err(SubflowError::NotMptcp);
         }
         let id = self.addrs.local_id(ip);
+        self.addrs.closed_on_purpose.retain(|(l, _)| *l != ip);
         if let Some(l) = self.addrs.locals.iter_mut().find(|l| l.id == id) {
             l.announce = Some(Announce { port, tries: 0, due: Some(now), echoed: false });
         }
