@@ -19,6 +19,8 @@ use mptcp_tun_driver::transfer::Role;
 pub mod interop;
 pub mod multi_host;
 pub mod netns;
+pub mod stall;
+pub mod stepped_host;
 
 /// The client's address on path `i`.
 pub fn client_addr(i: u8) -> IpAddr {

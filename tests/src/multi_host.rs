@@ -23,6 +23,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::Middlebox;
+use crate::stall::StallWatch;
 
 /// Bytes written per call.
 const WRITE_CHUNK: usize = 64 * 1024;
@@ -390,26 +391,7 @@ impl MultiHost {
     }
 }
 
-impl Host for MultiHost {
-    fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
-        self.endpoint.handle(now, packet);
-        self.step(now);
-    }
-
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        self.step(now);
-        self.endpoint.poll_transmit(now, buf)
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.endpoint.poll_timeout()
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        self.endpoint.handle_timeout(now);
-        self.step(now);
-    }
-}
+crate::stepped_endpoint_host!(MultiHost);
 
 /// A simulator host that carries a [`MultiHost`] (itself, or behind a [`Middlebox`]).
 pub trait HasMulti {
@@ -525,7 +507,7 @@ where
     B: Host + HasMulti,
 {
     let deadline = sim.now() + limit;
-    let (mut last_bytes, mut last_progress, mut longest) = (0, sim.now(), core::time::Duration::ZERO);
+    let mut stalls = StallWatch::new(sim.now());
     while !(sim.a().multi().all_closed() && sim.b().multi().all_closed()) {
         if sim.now() >= deadline {
             run_multi_to_close(sim, core::time::Duration::ZERO);
@@ -533,15 +515,9 @@ where
         let to = sim.now() + step;
         sim.run_to(to).expect("simulation runs");
         at_step(sim);
-        let Some(f) = sim.b().multi().flows.first() else { continue };
-        let (bytes, eof) = (f.bytes_received(), f.eof_at.is_some());
-        if bytes > last_bytes || eof {
-            last_bytes = bytes;
-            last_progress = sim.now();
-        }
-        if !eof {
-            longest = longest.max(sim.now() - last_progress);
+        if let Some(f) = sim.b().multi().flows.first() {
+            stalls.observe(sim.now(), f.bytes_received(), f.eof_at.is_some());
         }
     }
-    longest
+    stalls.longest()
 }

@@ -7,7 +7,6 @@ use mptcp_stack::connection::ConnEvent;
 use mptcp_stack::endpoint::{ConnectionHandle, Endpoint, EndpointConfig, Event};
 use mptcp_stack::time::Instant;
 use mptcp_tests::{PORT, client_addr, link, network, server, server_addr};
-use mptcp_tun_driver::sim::Host;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -73,23 +72,7 @@ impl PingClient {
     }
 }
 
-impl Host for PingClient {
-    fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
-        self.endpoint.handle(now, packet);
-        self.step(now);
-    }
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        self.step(now);
-        self.endpoint.poll_transmit(now, buf)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.endpoint.poll_timeout()
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.endpoint.handle_timeout(now);
-        self.step(now);
-    }
-}
+mptcp_tests::stepped_endpoint_host!(PingClient);
 
 #[test]
 fn ping_pong_of_small_messages_costs_one_rtt_per_round() {

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use mptcp_stack::connection::{CloseReason, ConnectionStats, SubflowSnapshot};
 use mptcp_stack::endpoint::EndpointConfig;
 use mptcp_tests::interop::{
-    KernelHooks, KernelSide, MUST_BE_ZERO, StackPlan, StackSide, Step, kernel_client, kernel_server, print_subflows,
-    run_stack,
+    DoneHook, KernelHooks, KernelSide, MUST_BE_ZERO, ProgressHook, StackPlan, StackSide, kernel_client, kernel_server,
+    print_subflows, run_stack,
 };
 use mptcp_tests::netns::{Topology, mptcp_counters, skip_reason};
 use mptcp_tun_driver::event_loop::{EventLoop, StopReason};
@@ -64,6 +64,19 @@ enum Kernel {
     Client { connect: SocketAddr, bytes: u64 },
 }
 
+impl Kernel {
+    /// A server on any address of `topo`'s family, port [`PORT`], replying `reply` bytes.
+    fn server(topo: &Topology, reply: u64) -> Kernel {
+        let ip: IpAddr = if topo.v6 { "::".parse().expect("valid") } else { "0.0.0.0".parse().expect("valid") };
+        Kernel::Server { bind: SocketAddr::new(ip, PORT), reply }
+    }
+
+    /// A client sending `bytes` to the stack's first address, port [`PORT`].
+    fn client(topo: &Topology, bytes: u64) -> Kernel {
+        Kernel::Client { connect: SocketAddr::new(topo.stack_addr, PORT), bytes }
+    }
+}
+
 /// The outcome, for the assertions.
 #[derive(Debug)]
 struct Outcome {
@@ -91,34 +104,29 @@ impl Outcome {
     }
 }
 
-/// A stack client sending `bytes` from its first path's address to the kernel at `remote`.
-fn stack_client(topo: &Topology, stack_paths: &[usize], remote: SocketAddr, bytes: u64) -> StackPlan {
+/// The stack on the TUN devices of `stack_paths`, with its address on each, in `role`.
+fn stack_plan(topo: &Topology, stack_paths: &[usize], role: Role) -> StackPlan {
     StackPlan {
         paths: stack_paths.iter().map(|&i| (Topology::tun(i), topo.stack_addr_on(i))).collect(),
         base: EndpointConfig::default(),
-        role: Role::Client { local: topo.stack_addr_on(stack_paths[0]), remote, bytes, seed: SEED },
+        role,
         close: None,
         steps: Vec::new(),
         limit: LIMIT,
     }
+}
+
+/// A stack client sending `bytes` from its first path's address to the kernel's first address,
+/// port [`PORT`].
+fn stack_client(topo: &Topology, stack_paths: &[usize], bytes: u64) -> StackPlan {
+    let remote = SocketAddr::new(topo.kernel_addr, PORT);
+    let local = topo.stack_addr_on(stack_paths[0]);
+    stack_plan(topo, stack_paths, Role::Client { local, remote, bytes, seed: SEED })
 }
 
 /// A stack server listening on its first path's address.
 fn stack_server(topo: &Topology, stack_paths: &[usize]) -> StackPlan {
-    StackPlan {
-        paths: stack_paths.iter().map(|&i| (Topology::tun(i), topo.stack_addr_on(i))).collect(),
-        base: EndpointConfig::default(),
-        role: Role::Server { listen: SocketAddr::new(topo.stack_addr_on(stack_paths[0]), PORT) },
-        close: None,
-        steps: Vec::new(),
-        limit: LIMIT,
-    }
-}
-
-/// The kernel server's listening address in `topo`: any address of its family, port [`PORT`].
-fn any_addr(topo: &Topology) -> SocketAddr {
-    let ip: IpAddr = if topo.v6 { "::".parse().expect("valid") } else { "0.0.0.0".parse().expect("valid") };
-    SocketAddr::new(ip, PORT)
+    stack_plan(topo, stack_paths, Role::Server { listen: SocketAddr::new(topo.stack_addr_on(stack_paths[0]), PORT) })
 }
 
 /// Runs one case: the stack as `plan` says, the kernel as `kernel` says with `hooks`.
@@ -201,21 +209,41 @@ fn assert_echoed_once(o: &Outcome) {
     assert_eq!((o.counter("AddAddrTx"), o.counter("EchoAdd")), (1, 1), "ADD_ADDR echoed at once: {:?}", o.counters);
 }
 
-/// `ip mptcp limits set subflows 8 add_addr_accepted 8` in K: the kernel accepts (and, as a
-/// client, opens) every subflow the cases make.
-fn kernel_limits(topo: &Topology) {
+/// Namespaces with two paths, and `ip mptcp limits set subflows 8 add_addr_accepted 8` in K:
+/// the kernel accepts (and, as a client, opens) every subflow the cases make.
+fn two_paths(v6: bool) -> Topology {
+    let topo = Topology::with_paths(v6, 2).expect("namespaces and devices");
     topo.kernel.ip("mptcp limits set subflows 8 add_addr_accepted 8").expect("ip mptcp limits");
+    topo
+}
+
+/// `ip mptcp endpoint add` in K for the kernel's address on its second path, id 1, with `flags`
+/// (`signal`, `signal port N`, `subflow`); returns that address.
+fn kernel_endpoint(topo: &Topology, flags: &str) -> IpAddr {
+    let addr = topo.kernel_addr_on(1);
+    let cmd = format!("mptcp endpoint add {addr} dev {} id 1 {flags}", Topology::kernel_dev(1));
+    topo.kernel.ip(&cmd).unwrap_or_else(|e| panic!("ip {cmd}: {e}"));
+    addr
+}
+
+/// Two paths, the kernel limited to one extra subflow (`ip mptcp limits set subflows 2
+/// add_addr_accepted 0`) and with a `subflow` endpoint on its second path: as a client it joins
+/// from there. Returns the topology and that address.
+fn kernel_joins_from_second_address() -> (Topology, IpAddr) {
+    let topo = Topology::with_paths(false, 2).expect("namespaces and devices");
+    topo.kernel.ip("mptcp limits set subflows 2 add_addr_accepted 0").expect("limits");
+    let extra = kernel_endpoint(&topo, "subflow");
+    (topo, extra)
 }
 
 // ---------------------------------------------------------------------------------------------
 // 1. Our client joins the kernel server's initial address from a second path.
 
 fn join_initial_address(v6: bool) {
-    let topo = Topology::with_paths(v6, 2).expect("namespaces and devices");
-    kernel_limits(&topo);
+    let topo = two_paths(v6);
     let bytes = 64 * MIB;
-    let kernel = Kernel::Server { bind: any_addr(&topo), reply: MIB };
-    let plan = stack_client(&topo, &[0, 1], SocketAddr::new(topo.kernel_addr, PORT), bytes);
+    let kernel = Kernel::server(&topo, MIB);
+    let plan = stack_client(&topo, &[0, 1], bytes);
     let o = run_case("join_initial_address", &topo, plan, kernel, KernelHooks::default());
     assert_clean(&o, kernel);
     assert_eq!(o.stack.report.bytes_sent, bytes);
@@ -307,40 +335,71 @@ fn ready_subflow(lp: &EventLoop, local: IpAddr, remote: IpAddr, moved: u64) -> O
     stats.subflows.into_iter().find(|s| s.local.ip() == local && s.remote.ip() == remote && s.fully_established)
 }
 
-/// A step that waits for [`ready_subflow`], runs `act` on the connection with that subflow,
-/// and reports the subflow as it was then on `seen`.
+/// Adds a step to `plan` that waits for [`ready_subflow`] and runs `act` on the connection with
+/// that subflow; the returned channel gets the subflow as it was then.
 fn at_subflow(
+    plan: &mut StackPlan,
     local: IpAddr,
     remote: IpAddr,
     moved: u64,
-    seen: mpsc::Sender<SubflowSnapshot>,
     act: impl FnOnce(&mut EventLoop, &SubflowSnapshot) + Send + 'static,
-) -> Step {
+) -> mpsc::Receiver<SubflowSnapshot> {
+    let (seen, seen_rx) = mpsc::channel();
     let mut act = Some(act);
-    Box::new(move |lp: &mut EventLoop| {
+    plan.steps.push(Box::new(move |lp: &mut EventLoop| {
         let Some(sf) = ready_subflow(lp, local, remote, moved) else { return false };
         if let Some(act) = act.take() {
             act(lp, &sf);
         }
         let _ = seen.send(sf);
         true
-    })
+    }));
+    seen_rx
 }
 
-/// A kernel-side hook that, once `moved` bytes went through and the kernel's connection has an
-/// extra subflow, runs `ip -n K mptcp <cmd>` once.
-fn kernel_mptcp_command_after(ns: &str, moved: u64, cmd: &str) -> mptcp_tests::interop::ProgressHook {
-    let (ns, cmd) = (ns.to_owned(), cmd.to_owned());
-    let mut done = false;
-    Box::new(move |sock, total| {
-        if done || total < moved || mptcp_tests::interop::mptcp_info(sock).is_none_or(|i| i.subflows == 0) {
+/// `ip -n <ns> <args>` (arguments split on whitespace), from any thread.
+fn ip_in(ns: &str, args: &str) {
+    let mut all = vec!["-n", ns];
+    all.extend(args.split_whitespace());
+    mptcp_tun_driver::netns::run_command("ip", &all).unwrap_or_else(|e| panic!("ip -n {ns} {args}: {e}"));
+}
+
+/// Kernel hooks that run `act` once, as soon as `moved` bytes went through and the kernel's
+/// connection has an extra subflow.
+fn once_kernel_joined(moved: u64, act: impl FnOnce() + Send + 'static) -> KernelHooks {
+    let mut act = Some(act);
+    let progress: ProgressHook = Box::new(move |sock, total| {
+        if act.is_none() || total < moved || mptcp_tests::interop::mptcp_info(sock).is_none_or(|i| i.subflows == 0) {
             return;
         }
-        done = true;
-        let mut args = vec!["-n", ns.as_str(), "mptcp"];
-        args.extend(cmd.split_whitespace());
-        mptcp_tun_driver::netns::run_command("ip", &args).expect("ip mptcp in K");
-    })
+        if let Some(act) = act.take() {
+            act();
+        }
+    });
+    KernelHooks { progress: Some(progress), done: None }
+}
+
+/// Kernel hooks that run `ip -n K mptcp <cmd>` once ([`once_kernel_joined`]).
+fn kernel_mptcp_command_after(topo: &Topology, moved: u64, cmd: &str) -> KernelHooks {
+    let (ns, cmd) = (topo.kernel.name().to_owned(), format!("mptcp {cmd}"));
+    once_kernel_joined(moved, move || ip_in(&ns, &cmd))
+}
+
+/// Kernel hooks that take the kernel's subflows ([`kernel_subflows`]) at the end of the
+/// stream; the returned channel gets them.
+fn kernel_subflows_at_end(topo: &Topology) -> (KernelHooks, mpsc::Receiver<Vec<KernelSubflow>>) {
+    let (tx, rx) = mpsc::channel();
+    let ns = topo.kernel.name().to_owned();
+    let done: DoneHook = Box::new(move |_| {
+        let _ = tx.send(kernel_subflows(&ns));
+    });
+    (KernelHooks { progress: None, done: Some(done) }, rx)
+}
+
+/// A closure that sets the device `dev` in the stack's namespace down.
+fn stack_link_down(topo: &Topology, dev: String) -> impl FnOnce() + Send + 'static {
+    let ns = topo.stack.name().to_owned();
+    move || ip_in(&ns, &format!("link set {dev} down"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -348,17 +407,13 @@ fn kernel_mptcp_command_after(ns: &str, moved: u64, cmd: &str) -> mptcp_tests::i
 // client joins it.
 
 fn join_announced_address(v6: bool, port: Option<u16>) {
-    let topo = Topology::with_paths(v6, 2).expect("namespaces and devices");
-    kernel_limits(&topo);
-    let announced = topo.kernel_addr_on(1);
+    let topo = two_paths(v6);
     let port_arg = port.map(|p| format!(" port {p}")).unwrap_or_default();
-    topo.kernel
-        .ip(&format!("mptcp endpoint add {announced} dev {} id 1 signal{port_arg}", Topology::kernel_dev(1)))
-        .expect("ip mptcp endpoint add signal");
+    let announced = kernel_endpoint(&topo, &format!("signal{port_arg}"));
     let bytes = 16 * MIB;
-    let kernel = Kernel::Server { bind: any_addr(&topo), reply: MIB };
+    let kernel = Kernel::server(&topo, MIB);
     // One path for the stack: its only join is the one to the announced address.
-    let plan = stack_client(&topo, &[0], SocketAddr::new(topo.kernel_addr, PORT), bytes);
+    let plan = stack_client(&topo, &[0], bytes);
     let o = run_case("join_announced_address", &topo, plan, kernel, KernelHooks::default());
     assert_clean(&o, kernel);
     let joined = o.subflow(topo.stack_addr, announced);
@@ -400,12 +455,9 @@ fn kernel_server_announces_address_stack_joins_v6() {
 #[test]
 fn kernel_client_joins_stack_server_from_subflow_endpoint() {
     skip_unless_possible!();
-    let topo = Topology::with_paths(false, 2).expect("namespaces and devices");
-    let extra = topo.kernel_addr_on(1);
-    topo.kernel.ip("mptcp limits set subflows 2 add_addr_accepted 0").expect("limits");
-    topo.kernel.ip(&format!("mptcp endpoint add {extra} dev {} id 1 subflow", Topology::kernel_dev(1))).expect("ep");
+    let (topo, extra) = kernel_joins_from_second_address();
     let bytes = 16 * MIB;
-    let kernel = Kernel::Client { connect: SocketAddr::new(topo.stack_addr, PORT), bytes };
+    let kernel = Kernel::client(&topo, bytes);
     let o = run_case("kernel_subflow_endpoint", &topo, stack_server(&topo, &[0]), kernel, KernelHooks::default());
     assert_clean(&o, kernel);
     let joined = o.subflow(topo.stack_addr, extra);
@@ -423,7 +475,7 @@ fn kernel_client_joins_stack_server_after_add_addr() {
     // Without add_addr_accepted the kernel echoes our ADD_ADDR but does not use it.
     topo.kernel.ip("mptcp limits set subflows 2 add_addr_accepted 2").expect("limits");
     let bytes = 16 * MIB;
-    let kernel = Kernel::Client { connect: SocketAddr::new(topo.stack_addr, PORT), bytes };
+    let kernel = Kernel::client(&topo, bytes);
     // Two paths: the server announces its second address.
     let o =
         run_case("kernel_joins_after_add_addr", &topo, stack_server(&topo, &[0, 1]), kernel, KernelHooks::default());
@@ -450,14 +502,11 @@ fn kernel_client_joins_stack_server_after_add_addr() {
 #[test]
 fn four_subflows_64mib() {
     skip_unless_possible!();
-    let topo = Topology::with_paths(false, 2).expect("namespaces and devices");
-    kernel_limits(&topo);
-    topo.kernel
-        .ip(&format!("mptcp endpoint add {} dev {} id 1 signal", topo.kernel_addr_on(1), Topology::kernel_dev(1)))
-        .expect("ip mptcp endpoint add signal");
+    let topo = two_paths(false);
+    kernel_endpoint(&topo, "signal");
     let bytes = 64 * MIB;
-    let kernel = Kernel::Server { bind: any_addr(&topo), reply: 16 * MIB };
-    let plan = stack_client(&topo, &[0, 1], SocketAddr::new(topo.kernel_addr, PORT), bytes);
+    let kernel = Kernel::server(&topo, 16 * MIB);
+    let plan = stack_client(&topo, &[0, 1], bytes);
     let o = run_case("four_subflows", &topo, plan, kernel, KernelHooks::default());
     assert_clean(&o, kernel);
     let subflows = &o.stats().subflows;
@@ -480,27 +529,18 @@ fn four_subflows_64mib() {
 #[test]
 fn stack_sets_backup_kernel_sees_it() {
     skip_unless_possible!();
-    let topo = Topology::with_paths(false, 2).expect("namespaces and devices");
-    kernel_limits(&topo);
+    let topo = two_paths(false);
     let bytes = 32 * MIB;
-    let kernel = Kernel::Server { bind: any_addr(&topo), reply: 4 * MIB };
-    let mut plan = stack_client(&topo, &[0, 1], SocketAddr::new(topo.kernel_addr, PORT), bytes);
-    let (seen_tx, seen_rx) = mpsc::channel();
+    let kernel = Kernel::server(&topo, 4 * MIB);
+    let mut plan = stack_client(&topo, &[0, 1], bytes);
     let backup_addr = topo.stack_addr_on(1);
-    plan.steps.push(at_subflow(backup_addr, topo.kernel_addr, 4 * MIB, seen_tx, |lp, sf| {
+    let seen_rx = at_subflow(&mut plan, backup_addr, topo.kernel_addr, 4 * MIB, |lp, sf| {
         let r = with_conn(lp, |c, _| c.set_backup(sf.id, true)).expect("connection");
         r.expect("set_backup");
-    }));
+    });
     // At the end of the stack's stream the kernel's subflow from our second address must say
     // that we asked for backup (`B` in `ss`'s MPTCP flags).
-    let (flags_tx, flags_rx) = mpsc::channel();
-    let ns = topo.kernel.name().to_owned();
-    let hooks = KernelHooks {
-        progress: None,
-        done: Some(Box::new(move |_| {
-            let _ = flags_tx.send(kernel_subflows(&ns));
-        })),
-    };
+    let (hooks, flags_rx) = kernel_subflows_at_end(&topo);
     let o = run_case("stack_sets_backup", &topo, plan, kernel, hooks);
     assert_clean(&o, kernel);
     let at_set = seen_rx.try_recv().expect("the stack set the subflow to backup");
@@ -529,16 +569,10 @@ fn stack_sets_backup_kernel_sees_it() {
 #[test]
 fn kernel_sets_backup_stack_sees_it() {
     skip_unless_possible!();
-    let topo = Topology::with_paths(false, 2).expect("namespaces and devices");
-    let extra = topo.kernel_addr_on(1);
-    topo.kernel.ip("mptcp limits set subflows 2 add_addr_accepted 0").expect("limits");
-    topo.kernel.ip(&format!("mptcp endpoint add {extra} dev {} id 1 subflow", Topology::kernel_dev(1))).expect("ep");
+    let (topo, extra) = kernel_joins_from_second_address();
     let bytes = 32 * MIB;
-    let kernel = Kernel::Client { connect: SocketAddr::new(topo.stack_addr, PORT), bytes };
-    let hooks = KernelHooks {
-        progress: Some(kernel_mptcp_command_after(topo.kernel.name(), 4 * MIB, "endpoint change id 1 backup")),
-        done: None,
-    };
+    let kernel = Kernel::client(&topo, bytes);
+    let hooks = kernel_mptcp_command_after(&topo, 4 * MIB, "endpoint change id 1 backup");
     let o = run_case("kernel_sets_backup", &topo, stack_server(&topo, &[0]), kernel, hooks);
     assert_clean(&o, kernel);
     let sf = o.subflow(topo.stack_addr, extra);
@@ -552,19 +586,12 @@ fn kernel_sets_backup_stack_sees_it() {
 #[test]
 fn kernel_removes_address_stack_subflow_closes() {
     skip_unless_possible!();
-    let topo = Topology::with_paths(false, 2).expect("namespaces and devices");
-    kernel_limits(&topo);
-    let announced = topo.kernel_addr_on(1);
-    topo.kernel
-        .ip(&format!("mptcp endpoint add {announced} dev {} id 1 signal", Topology::kernel_dev(1)))
-        .expect("ip mptcp endpoint add signal");
+    let topo = two_paths(false);
+    let announced = kernel_endpoint(&topo, "signal");
     let bytes = 32 * MIB;
-    let kernel = Kernel::Server { bind: any_addr(&topo), reply: MIB };
-    let plan = stack_client(&topo, &[0], SocketAddr::new(topo.kernel_addr, PORT), bytes);
-    let hooks = KernelHooks {
-        progress: Some(kernel_mptcp_command_after(topo.kernel.name(), 8 * MIB, "endpoint delete id 1")),
-        done: None,
-    };
+    let kernel = Kernel::server(&topo, MIB);
+    let plan = stack_client(&topo, &[0], bytes);
+    let hooks = kernel_mptcp_command_after(&topo, 8 * MIB, "endpoint delete id 1");
     let o = run_case("kernel_removes_address", &topo, plan, kernel, hooks);
     assert_clean(&o, kernel);
     let gone = o.subflow(topo.stack_addr, announced);
@@ -580,25 +607,16 @@ fn kernel_removes_address_stack_subflow_closes() {
 #[test]
 fn stack_withdraws_address_kernel_subflow_closes() {
     skip_unless_possible!();
-    let topo = Topology::with_paths(false, 2).expect("namespaces and devices");
-    kernel_limits(&topo);
+    let topo = two_paths(false);
     let bytes = 32 * MIB;
-    let kernel = Kernel::Server { bind: any_addr(&topo), reply: MIB };
-    let mut plan = stack_client(&topo, &[0, 1], SocketAddr::new(topo.kernel_addr, PORT), bytes);
-    let (seen_tx, seen_rx) = mpsc::channel();
+    let kernel = Kernel::server(&topo, MIB);
+    let mut plan = stack_client(&topo, &[0, 1], bytes);
     let withdrawn = topo.stack_addr_on(1);
-    plan.steps.push(at_subflow(withdrawn, topo.kernel_addr, 8 * MIB, seen_tx, move |lp, _| {
+    let seen_rx = at_subflow(&mut plan, withdrawn, topo.kernel_addr, 8 * MIB, move |lp, _| {
         let r = with_conn(lp, |c, now| c.withdraw_address(withdrawn, now)).expect("connection");
         r.expect("withdraw_address");
-    }));
-    let (subflows_tx, subflows_rx) = mpsc::channel();
-    let ns = topo.kernel.name().to_owned();
-    let hooks = KernelHooks {
-        progress: None,
-        done: Some(Box::new(move |_| {
-            let _ = subflows_tx.send(kernel_subflows(&ns));
-        })),
-    };
+    });
+    let (hooks, subflows_rx) = kernel_subflows_at_end(&topo);
     let o = run_case("stack_withdraws_address", &topo, plan, kernel, hooks);
     assert_clean(&o, kernel);
     let at = seen_rx.try_recv().expect("the stack withdrew its address");
@@ -617,23 +635,15 @@ fn stack_withdraws_address_kernel_subflow_closes() {
 #[test]
 fn path_down_mid_transfer_data_completes_on_the_other() {
     skip_unless_possible!();
-    let topo = Topology::with_paths(false, 2).expect("namespaces and devices");
-    kernel_limits(&topo);
-    let other = topo.kernel_addr_on(1);
-    topo.kernel
-        .ip(&format!("mptcp endpoint add {other} dev {} id 1 signal", Topology::kernel_dev(1)))
-        .expect("ip mptcp endpoint add signal");
+    let topo = two_paths(false);
+    let other = kernel_endpoint(&topo, "signal");
     // The stack on one address: a subflow over each veth, to each kernel address.
     let bytes = 32 * MIB;
-    let kernel = Kernel::Server { bind: any_addr(&topo), reply: 4 * MIB };
-    let mut plan = stack_client(&topo, &[0], SocketAddr::new(topo.kernel_addr, PORT), bytes);
-    let (seen_tx, seen_rx) = mpsc::channel();
-    let s_ns = topo.stack.name().to_owned();
+    let kernel = Kernel::server(&topo, 4 * MIB);
+    let mut plan = stack_client(&topo, &[0], bytes);
     // Cut the initial subflow's path (veth 0) once the join to the other address is up.
-    plan.steps.push(at_subflow(topo.stack_addr, other, 8 * MIB, seen_tx, move |_, _| {
-        let dev = Topology::stack_dev(0);
-        mptcp_tun_driver::netns::run_command("ip", &["-n", &s_ns, "link", "set", &dev, "down"]).expect("link down");
-    }));
+    let down = stack_link_down(&topo, Topology::stack_dev(0));
+    let seen_rx = at_subflow(&mut plan, topo.stack_addr, other, 8 * MIB, move |_, _| down());
     let o = run_case("path_down", &topo, plan, kernel, KernelHooks::default());
     assert_clean(&o, kernel);
     let at = seen_rx.try_recv().expect("the path went down mid-transfer");
@@ -651,17 +661,12 @@ fn tun_device_down_mid_transfer_data_completes_on_the_other() {
     skip_unless_possible!();
     // The stack's own device of the joined path goes down: writes to it fail (EIO), which the
     // driver counts as drops on a dead path; the initial subflow carries the rest.
-    let topo = Topology::with_paths(false, 2).expect("namespaces and devices");
-    kernel_limits(&topo);
+    let topo = two_paths(false);
     let bytes = 32 * MIB;
-    let kernel = Kernel::Server { bind: any_addr(&topo), reply: MIB };
-    let mut plan = stack_client(&topo, &[0, 1], SocketAddr::new(topo.kernel_addr, PORT), bytes);
-    let (seen_tx, seen_rx) = mpsc::channel();
-    let s_ns = topo.stack.name().to_owned();
-    plan.steps.push(at_subflow(topo.stack_addr_on(1), topo.kernel_addr, 4 * MIB, seen_tx, move |_, _| {
-        let dev = Topology::tun(1);
-        mptcp_tun_driver::netns::run_command("ip", &["-n", &s_ns, "link", "set", &dev, "down"]).expect("link down");
-    }));
+    let kernel = Kernel::server(&topo, MIB);
+    let mut plan = stack_client(&topo, &[0, 1], bytes);
+    let down = stack_link_down(&topo, Topology::tun(1));
+    let seen_rx = at_subflow(&mut plan, topo.stack_addr_on(1), topo.kernel_addr, 4 * MIB, move |_, _| down());
     let o = run_case("tun_down", &topo, plan, kernel, KernelHooks::default());
     assert_clean(&o, kernel);
     let at = seen_rx.try_recv().expect("the device went down mid-transfer");
@@ -677,24 +682,10 @@ fn path_down_under_kernel_client_data_completes_on_the_other() {
     // The kernel sends: when the initial subflow's path dies, the kernel reinjects what that
     // subflow carried on its join (MPTCP-level retransmission with new subflow sequence numbers),
     // and the stack must take it.
-    let topo = Topology::with_paths(false, 2).expect("namespaces and devices");
-    let extra = topo.kernel_addr_on(1);
-    topo.kernel.ip("mptcp limits set subflows 2 add_addr_accepted 0").expect("limits");
-    topo.kernel.ip(&format!("mptcp endpoint add {extra} dev {} id 1 subflow", Topology::kernel_dev(1))).expect("ep");
+    let (topo, extra) = kernel_joins_from_second_address();
     let bytes = 32 * MIB;
-    let kernel = Kernel::Client { connect: SocketAddr::new(topo.stack_addr, PORT), bytes };
-    let (s_ns, dev) = (topo.stack.name().to_owned(), Topology::stack_dev(0));
-    let mut cut = false;
-    let hooks = KernelHooks {
-        progress: Some(Box::new(move |sock, written| {
-            if cut || written < 8 * MIB || mptcp_tests::interop::mptcp_info(sock).is_none_or(|i| i.subflows == 0) {
-                return;
-            }
-            cut = true;
-            mptcp_tun_driver::netns::run_command("ip", &["-n", &s_ns, "link", "set", &dev, "down"]).expect("down");
-        })),
-        done: None,
-    };
+    let kernel = Kernel::client(&topo, bytes);
+    let hooks = once_kernel_joined(8 * MIB, stack_link_down(&topo, Topology::stack_dev(0)));
     let o = run_case("path_down_kernel_client", &topo, stack_server(&topo, &[0]), kernel, hooks);
     assert_clean(&o, kernel);
     let survivor = o.subflow(topo.stack_addr, extra);
@@ -711,16 +702,12 @@ fn kernel_server_denies_joins_to_initial_address() {
     skip_unless_possible!();
     // RFC 8684 §3.1: with `allow_join_initial_addr_port=0` the kernel sets C in its SYN/ACK; our
     // client joins only the address it announced, from both of its addresses.
-    let topo = Topology::with_paths(false, 2).expect("namespaces and devices");
-    kernel_limits(&topo);
+    let topo = two_paths(false);
     topo.kernel.sysctl("net.mptcp.allow_join_initial_addr_port", "0").expect("sysctl");
-    let announced = topo.kernel_addr_on(1);
-    topo.kernel
-        .ip(&format!("mptcp endpoint add {announced} dev {} id 1 signal", Topology::kernel_dev(1)))
-        .expect("ip mptcp endpoint add signal");
+    let announced = kernel_endpoint(&topo, "signal");
     let bytes = 16 * MIB;
-    let kernel = Kernel::Server { bind: any_addr(&topo), reply: MIB };
-    let plan = stack_client(&topo, &[0, 1], SocketAddr::new(topo.kernel_addr, PORT), bytes);
+    let kernel = Kernel::server(&topo, MIB);
+    let plan = stack_client(&topo, &[0, 1], bytes);
     let o = run_case("kernel_denies_join_id0", &topo, plan, kernel, KernelHooks::default());
     assert_clean(&o, kernel);
     assert_echoed_once(&o);

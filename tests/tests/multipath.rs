@@ -4,19 +4,24 @@
 
 use std::time::Duration;
 
-use mptcp_stack::connection::CloseReason;
 use mptcp_stack::connection::path_manager::{LocalAddress, PathManagerKind};
+use mptcp_stack::connection::{CloseReason, ConnectionStats};
 use mptcp_stack::endpoint::EndpointConfig;
 use mptcp_stack::time::Instant;
+use mptcp_stack::wire::ChecksumMode;
+use mptcp_stack::wire::mptcp::JoinRepr;
+use mptcp_tests::stall::StallWatch;
 use mptcp_tests::*;
-use mptcp_tun_driver::sim::{Direction, EndpointHost, Simulator};
+use mptcp_tun_driver::link::LinkConfig;
+use mptcp_tun_driver::sim::{Direction, EndpointHost, Host, Simulator};
 
 /// Payload bytes each client subflow sent.
 fn sent_per_subflow(h: &EndpointHost) -> Vec<u64> {
     conn_stats(h).expect("client connection").subflows.iter().map(|s| s.stats.bytes_sent).collect()
 }
 
-fn blackhole(sim: &mut Simulator<EndpointHost, EndpointHost>, path: usize, on: bool) {
+/// Drops every packet on `path`, both ways (or, with `on` false, none any more).
+fn blackhole<A: Host, B: Host>(sim: &mut Simulator<A, B>, path: usize, on: bool) {
     for d in [Direction::AToB, Direction::BToA] {
         sim.path_mut(path).link_mut(d).set_blackhole(on);
     }
@@ -31,38 +36,73 @@ fn run_watching(
 ) -> Duration {
     let step = Duration::from_millis(50);
     let deadline = sim.now() + limit;
-    let (mut last_bytes, mut last_progress, mut longest) = (0, sim.now(), Duration::ZERO);
+    let mut stalls = StallWatch::new(sim.now());
     while !(sim.a().transfer.is_closed() && sim.b().transfer.is_closed()) {
         assert!(sim.now() < deadline, "did not finish: {:?} / {:?}", conn_stats(sim.a()), conn_stats(sim.b()));
         let to = sim.now() + step;
         sim.run_to(to).expect("simulation runs");
         at_step(sim);
-        let bytes = sim.b().transfer.report().bytes_received;
-        let eof = sim.b().transfer.report().eof_at.is_some();
-        if bytes > last_bytes || eof {
-            last_bytes = bytes;
-            last_progress = sim.now();
-        }
-        if !eof {
-            longest = longest.max(sim.now() - last_progress);
-        }
+        let report = sim.b().transfer.report();
+        stalls.observe(sim.now(), report.bytes_received, report.eof_at.is_some());
     }
-    longest
+    stalls.longest()
 }
 
-fn two_path_sim(links: &[mptcp_tun_driver::link::LinkConfig], bytes: u64, seed: u64, base: &EndpointConfig) -> Sim {
+/// A transfer of `bytes` over one path per link, each side with `base` and its address on
+/// every path.
+fn multipath_sim(links: &[LinkConfig], bytes: u64, seed: u64, base: &EndpointConfig) -> Sim {
     let (c, s) = multipath_configs(links.len(), base);
     transfer_sim(links, bytes, seed, c, s, false)
 }
 
+/// A [`multipath_sim`] run to its close, its data checked end to end.
+fn multipath_transfer(links: &[LinkConfig], bytes: u64, seed: u64, base: &EndpointConfig) -> Sim {
+    let mut sim = multipath_sim(links, bytes, seed, base);
+    run_to_close(&mut sim, Duration::from_secs(120));
+    assert_intact(&sim, bytes, false);
+    sim
+}
+
 type Sim = Simulator<EndpointHost, EndpointHost>;
+
+/// Asserts that the goodput of a finished transfer is at least `share` of what links of
+/// `mbit` Mbit/s in all can carry ([`PAYLOAD_CEILING`]).
+fn assert_goodput_at_least(sim: &Sim, share: f64, mbit: f64) {
+    let goodput = goodput_mbps(sim);
+    let ceiling = mbit * PAYLOAD_CEILING;
+    eprintln!("goodput {goodput:.1} Mbit/s of {ceiling:.1} possible, per subflow {:?}", sent_per_subflow(sim.a()));
+    assert!(goodput >= share * ceiling, "goodput {goodput:.1} Mbit/s < {share} of {ceiling:.1}");
+}
+
+/// Payload bytes the client's subflows from its address on `path` sent.
+fn sent_from_path(client: &ConnectionStats, path: u8) -> u64 {
+    client.subflows.iter().filter(|s| s.local.ip() == client_addr(path)).map(|s| s.stats.bytes_sent).sum()
+}
+
+/// A middlebox filter that corrupts the HMAC of every MP_JOIN third ACK, so that the join is
+/// refused.
+fn corrupt_join_ack_hmac(_: Instant, packet: &[u8]) -> Verdict {
+    let mut seg = parse(packet);
+    let Some(JoinRepr::Ack { mut hmac }) = seg.options.mptcp.join else { return Verdict::Pass };
+    hmac[0] ^= 0xff;
+    seg.options.mptcp.join = Some(JoinRepr::Ack { hmac });
+    let mut out = vec![0; packet.len() + 8];
+    let (n, _) = seg.emit(&mut out, ChecksumMode::Full).expect("fits");
+    out.truncate(n);
+    Verdict::Rewrite(out)
+}
+
+/// Runs until the client's connection is established, then 100 ms more (the joins are up).
+fn run_until_established<A: Host + HasEndpoint, B: Host>(sim: &mut Simulator<A, B>) {
+    sim.run_until(|a, _, _| a.host().transfer.report().established_at.is_some(), Instant::from_millis(5000))
+        .expect("established");
+    sim.run_for(Duration::from_millis(100)).expect("runs");
+}
 
 #[test]
 fn join_opens_a_subflow_per_path_and_both_carry_data() {
     let bytes = 32 << 20;
-    let mut sim = two_path_sim(&[link(100, 10), link(100, 10)], bytes, 1, &EndpointConfig::default());
-    run_to_close(&mut sim, Duration::from_secs(120));
-    assert_intact(&sim, bytes, false);
+    let sim = multipath_transfer(&[link(100, 10), link(100, 10)], bytes, 1, &EndpointConfig::default());
     let client = conn_stats(sim.a()).expect("client");
     let server = conn_stats(sim.b()).expect("server");
     // Fullmesh: a subflow per local x remote address pair, the crossed ones included (the
@@ -74,8 +114,7 @@ fn join_opens_a_subflow_per_path_and_both_carry_data() {
     assert_eq!(client.subflows[1].remote.ip(), server_addr(1), "same-path pairs come first");
     assert_eq!(client.join_failures + server.join_failures, 0);
     for path in 0..2u8 {
-        let on_path: u64 =
-            client.subflows.iter().filter(|s| s.local.ip() == client_addr(path)).map(|s| s.stats.bytes_sent).sum();
+        let on_path = sent_from_path(&client, path);
         assert!(on_path > bytes / 3, "path {path} carried {on_path} of {bytes} bytes");
     }
     assert_eq!(sim.a().transfer.report().closed.map(|c| c.1), Some(CloseReason::Normal));
@@ -85,13 +124,8 @@ fn join_opens_a_subflow_per_path_and_both_carry_data() {
 #[test]
 fn aggregation_two_equal_paths() {
     let bytes = 96 << 20;
-    let mut sim = two_path_sim(&[link(100, 10), link(100, 10)], bytes, 2, &EndpointConfig::default());
-    run_to_close(&mut sim, Duration::from_secs(120));
-    assert_intact(&sim, bytes, false);
-    let goodput = goodput_mbps(&sim);
-    let ceiling = 200.0 * PAYLOAD_CEILING;
-    eprintln!("goodput {goodput:.1} Mbit/s of {ceiling:.1} possible");
-    assert!(goodput >= 0.95 * ceiling, "goodput {goodput:.1} Mbit/s < 95% of {ceiling:.1}");
+    let sim = multipath_transfer(&[link(100, 10), link(100, 10)], bytes, 2, &EndpointConfig::default());
+    assert_goodput_at_least(&sim, 0.95, 200.0);
 }
 
 #[test]
@@ -102,19 +136,14 @@ fn aggregation_10ms_and_50ms_paths() {
     let mut base = EndpointConfig::default();
     base.connection.recv_buffer = 5_000_000;
     base.connection.send_buffer = 5_000_000;
-    let mut sim = two_path_sim(&[link(100, 10), link(100, 50)], bytes, 3, &base);
-    run_to_close(&mut sim, Duration::from_secs(120));
-    assert_intact(&sim, bytes, false);
-    let goodput = goodput_mbps(&sim);
-    let ceiling = 200.0 * PAYLOAD_CEILING;
-    eprintln!("goodput {goodput:.1} Mbit/s of {ceiling:.1} possible, per subflow {:?}", sent_per_subflow(sim.a()));
-    assert!(goodput >= 0.90 * ceiling, "goodput {goodput:.1} Mbit/s < 90% of {ceiling:.1}");
+    let sim = multipath_transfer(&[link(100, 10), link(100, 50)], bytes, 3, &base);
+    assert_goodput_at_least(&sim, 0.90, 200.0);
 }
 
 #[test]
 fn failover_when_a_path_dies_and_reuse_when_it_returns() {
     let bytes = 96 << 20;
-    let mut sim = two_path_sim(&[link(100, 10), link(100, 10)], bytes, 4, &EndpointConfig::default());
+    let mut sim = multipath_sim(&[link(100, 10), link(100, 10)], bytes, 4, &EndpointConfig::default());
     let (cut, back) = (Instant::from_millis(1500), Instant::from_millis(3000));
     let mut at_return = None;
     let stall = run_watching(&mut sim, Duration::from_secs(120), |sim| {
@@ -182,9 +211,7 @@ fn manual_path_manager_eight_subflows_over_four_paths() {
     let (c, s) = multipath_configs(4, &base);
     let links = [link(50, 10), link(50, 10), link(50, 20), link(50, 20)];
     let mut sim = transfer_sim(&links, bytes, 7, c, s, false);
-    sim.run_until(|a, _, _| a.transfer.report().established_at.is_some(), Instant::from_millis(5000))
-        .expect("established");
-    sim.run_for(Duration::from_millis(100)).expect("runs");
+    run_until_established(&mut sim);
     let h = sim.a().transfer.connection().expect("connection");
     let remote_port = conn_stats(sim.a()).expect("client").subflows[0].remote.port();
     let mut ids = Vec::new();
@@ -218,23 +245,9 @@ fn manual_path_manager_eight_subflows_over_four_paths() {
 
 #[test]
 fn a_join_with_a_bad_hmac_is_reset_and_the_connection_carries_on() {
-    use mptcp_stack::wire::mptcp::JoinRepr;
     let bytes = 8 << 20;
     let (c, s) = multipath_configs(2, &EndpointConfig::default());
-    let client = Middlebox::new(mptcp_tests::client(c, 8, bytes), |_, packet| {
-        let mut seg = parse(packet);
-        match seg.options.mptcp.join {
-            Some(JoinRepr::Ack { mut hmac }) => {
-                hmac[0] ^= 0xff;
-                seg.options.mptcp.join = Some(JoinRepr::Ack { hmac });
-                let mut out = vec![0; packet.len() + 8];
-                let (n, _) = seg.emit(&mut out, mptcp_stack::wire::ChecksumMode::Full).expect("fits");
-                out.truncate(n);
-                Verdict::Rewrite(out)
-            }
-            _ => Verdict::Pass,
-        }
-    });
+    let client = Middlebox::new(mptcp_tests::client(c, 8, bytes), corrupt_join_ack_hmac);
     let mut sim = network(client, server(s, 8, false), &[link(100, 10), link(100, 10)], 8);
     sim.run_until(|_, b, _| b.transfer.report().eof_at.is_some(), Instant::from_millis(60_000)).expect("runs");
     let server = conn_stats(sim.b().host()).expect("server");
@@ -248,20 +261,15 @@ fn a_join_with_a_bad_hmac_is_reset_and_the_connection_carries_on() {
 fn fullmesh_over_four_paths_stops_at_eight_subflows_and_uses_every_path() {
     let bytes = 64 << 20;
     let links = [link(50, 10), link(50, 10), link(50, 20), link(50, 20)];
-    let (c, s) = multipath_configs(4, &EndpointConfig::default());
-    let mut sim = transfer_sim(&links, bytes, 9, c, s, false);
-    run_to_close(&mut sim, Duration::from_secs(120));
-    assert_intact(&sim, bytes, false);
+    let sim = multipath_transfer(&links, bytes, 9, &EndpointConfig::default());
     let client = conn_stats(sim.a()).expect("client");
     assert_eq!(client.subflows.len(), 8, "the default limit: {client:#?}");
     for path in 0..4u8 {
-        let on_path: u64 =
-            client.subflows.iter().filter(|s| s.local.ip() == client_addr(path)).map(|s| s.stats.bytes_sent).sum();
+        let on_path = sent_from_path(&client, path);
         assert!(on_path > bytes / 8, "path {path} carried {on_path} of {bytes} bytes");
     }
-    let goodput = goodput_mbps(&sim);
-    eprintln!("goodput {goodput:.1} Mbit/s over 4 x 50 Mbit/s");
-    assert!(goodput >= 0.9 * 200.0 * PAYLOAD_CEILING, "goodput {goodput:.1} Mbit/s");
+    // Over 4 x 50 Mbit/s.
+    assert_goodput_at_least(&sim, 0.9, 200.0);
 }
 
 /// Packets a [`Middlebox`] saw that match `pick`: when and from which address.
@@ -323,9 +331,7 @@ fn remove_addr_goes_on_a_subflow_that_stays() {
     let client = Middlebox::new(mptcp_tests::client(c, 11, bytes), recording(&removals, |o| o.remove_addr.is_some()));
     let mut sim = network(client, server(s, 11, false), &[link(100, 10), link(100, 10)], 11);
     sim.run_to(Instant::from_millis(1500)).expect("runs");
-    for d in [Direction::AToB, Direction::BToA] {
-        sim.path_mut(1).link_mut(d).set_blackhole(true);
-    }
+    blackhole(&mut sim, 1, true);
     let (h, now) = (sim.a().host().transfer.connection().expect("connection"), sim.now());
     let r = sim.a_mut().host_mut().endpoint.with_connection(h, |c| c.withdraw_address(client_addr(1), now));
     r.expect("connection").expect("our address");
@@ -344,29 +350,17 @@ fn remove_addr_goes_on_a_subflow_that_stays() {
 
 #[test]
 fn failed_subflows_are_forgotten_beyond_a_bound() {
-    use mptcp_stack::wire::mptcp::JoinRepr;
     // Every join the client tries is refused (its third ACK's HMAC is corrupted on the way):
     // a long-lived connection that keeps trying must not keep every dead subflow.
     let bytes = 1 << 20;
     let mut base = EndpointConfig::default();
     base.connection.path_manager = PathManagerKind::Manual;
     let (c, s) = multipath_configs(2, &base);
-    let client = Middlebox::new(mptcp_tests::client(c, 12, bytes), |_, packet| {
-        let mut seg = parse(packet);
-        let Some(JoinRepr::Ack { mut hmac }) = seg.options.mptcp.join else { return Verdict::Pass };
-        hmac[0] ^= 0xff;
-        seg.options.mptcp.join = Some(JoinRepr::Ack { hmac });
-        let mut out = vec![0; packet.len() + 8];
-        let (n, _) = seg.emit(&mut out, mptcp_stack::wire::ChecksumMode::Full).expect("fits");
-        out.truncate(n);
-        Verdict::Rewrite(out)
-    });
+    let client = Middlebox::new(mptcp_tests::client(c, 12, bytes), corrupt_join_ack_hmac);
     let mut sim = network(client, server(s, 12, false), &[link(100, 10), link(100, 10)], 12);
     // Keep the connection open (the client reads nothing back but does not close yet).
     sim.a_mut().host_mut().transfer.set_close_policy(mptcp_tun_driver::transfer::ClosePolicy::AfterEof);
-    sim.run_until(|a, _, _| a.host().transfer.report().established_at.is_some(), Instant::from_millis(5000))
-        .expect("established");
-    sim.run_for(Duration::from_millis(100)).expect("runs");
+    run_until_established(&mut sim);
     let h = sim.a().host().transfer.connection().expect("connection");
     let remote = std::net::SocketAddr::new(
         server_addr(1),

@@ -71,6 +71,7 @@ pub(super) fn rtt_micros_squared(rtt: Duration) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cc::test_util::ack_at;
     use crate::cc::{Olia, Reno};
     use crate::time::Instant;
 
@@ -94,17 +95,7 @@ mod tests {
         assert_eq!(snapshot(&reno, rtt, 1000), want);
 
         let mut olia = Olia::new(1000);
-        let ack = crate::cc::AckEvent {
-            now: Instant::ZERO,
-            bytes_acked: 3000,
-            bytes_in_flight: 10_000,
-            srtt: rtt,
-            min_rtt: rtt,
-            rtt_sample: rtt,
-            mss: 1000,
-            app_limited: false,
-        };
-        olia.on_ack(&ack); // slow start: 13 000
+        olia.on_ack(&ack_at(Instant::ZERO, 3000, 10_000, rtt)); // slow start: 13 000
         olia.on_congestion_event(Instant::ZERO, 13_000, 1000);
         let boxed: Box<dyn CongestionControl> = Box::new(olia);
         let snap = snapshot(boxed.as_ref(), None, 1000);

@@ -257,21 +257,12 @@ fn cbrt(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cc::test_util::{MSS, ack_at};
 
-    const MSS: u32 = 1000;
     const MSS_F: f64 = 1000.0;
 
     fn ack(now: Instant, bytes_acked: u64, bytes_in_flight: u64, rtt: Duration) -> AckEvent {
-        AckEvent {
-            now,
-            bytes_acked,
-            bytes_in_flight,
-            srtt: Some(rtt),
-            min_rtt: Some(rtt),
-            rtt_sample: Some(rtt),
-            mss: MSS,
-            app_limited: false,
-        }
+        ack_at(now, bytes_acked, bytes_in_flight, Some(rtt))
     }
 
     /// Independent RFC 9438 Figure 1 + 2, in segments, with the platform cbrt.

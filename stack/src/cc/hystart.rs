@@ -180,6 +180,7 @@ impl HyStart {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cc::test_util::ack_at;
     use crate::time::Instant;
 
     const MSS: u64 = 1000;
@@ -189,16 +190,7 @@ mod tests {
     }
 
     fn event(bytes_acked: u64, bytes_in_flight: u64, rtt: Option<Duration>) -> AckEvent {
-        AckEvent {
-            now: Instant::ZERO,
-            bytes_acked,
-            bytes_in_flight,
-            srtt: rtt,
-            min_rtt: rtt,
-            rtt_sample: rtt,
-            mss: 1000,
-            app_limited: false,
-        }
+        ack_at(Instant::ZERO, bytes_acked, bytes_in_flight, rtt)
     }
 
     /// A cwnd-limited sender with sequence numbers: every ACK acknowledges one MSS, then the

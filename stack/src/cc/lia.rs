@@ -14,8 +14,8 @@
 //! ([`on_coupling_update`](CongestionControl::on_coupling_update)), computed over the subflows
 //! that have an RTT sample (the others are left out of both: as `alpha / cwnd_total` is what the
 //! increase uses, which `cwnd_total` is taken cancels out). Everything else — slow start with
-//! HyStart++, the halving on loss, recovery, the timeout response, the penalisation — is Reno's,
-//! through the shared `WindowState`.
+//! HyStart++, the halving on loss, recovery, the timeout response, the penalisation — is Reno's:
+//! an LIA is a [`Reno`](super::Reno) whose byte counting takes a larger divisor.
 //!
 //! The increase is `bytes_acked * MSS_i / max(cwnd_total / alpha, cwnd_i)`, applied with Reno's
 //! RFC 3465 byte counting (one MSS once that many bytes have been acknowledged, the remainder
@@ -25,19 +25,15 @@
 //! platform.
 
 use super::coupling::{CouplingInfo, SubflowSnapshot, rtt_micros};
-use super::reno::{DECREASE_DEN, DECREASE_NUM};
-use super::window::{AckStep, WindowState, count_bytes};
-use super::{AckEvent, Algorithm, CongestionControl, smss};
+use super::{AckEvent, Algorithm, CongestionControl, Reno};
 use crate::time::Instant;
 
 /// The LIA (RFC 6356) congestion controller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lia {
-    /// cwnd, ssthresh, recovery, RTO backoff and HyStart++.
-    win: WindowState,
-    /// RFC 3465 §2.1 `bytes_acked`: bytes acknowledged in congestion avoidance not yet turned
-    /// into window growth.
-    ca_bytes_acked: u64,
+    /// The window, its slow start, recovery, timeout response and penalisation, and the byte
+    /// counter of the increase.
+    reno: Reno,
     /// From the last coupling update; `None` before the first one or with a single subflow.
     coupling: Option<Coupling>,
 }
@@ -84,13 +80,13 @@ impl Coupling {
 impl Lia {
     /// A controller at the RFC 6928 initial window, in slow start, with HyStart++.
     pub fn new(mss: u32) -> Lia {
-        Lia { win: WindowState::new(mss), ca_bytes_acked: 0, coupling: None }
+        Lia { reno: Reno::new(mss), coupling: None }
     }
 
     /// Turns HyStart++ (RFC 9406) off or on for the initial slow start; off gives the plain
     /// RFC 5681 / RFC 3465 (L = 2) slow start. Call before the first ACK.
     pub fn with_hystart(mut self, on: bool) -> Lia {
-        self.win.set_hystart(on);
+        self.reno = self.reno.with_hystart(on);
         self
     }
 
@@ -107,41 +103,32 @@ impl CongestionControl for Lia {
     }
 
     fn window(&self) -> u64 {
-        self.win.cwnd
+        self.reno.window()
     }
 
     fn ssthresh(&self) -> u64 {
-        self.win.ssthresh
+        self.reno.ssthresh()
     }
 
     fn on_ack(&mut self, ev: &AckEvent) {
-        // Recovery, slow start and app-limited ACKs: see WindowState::on_ack.
-        let AckStep::Avoid(acked) = self.win.on_ack(ev) else {
-            return;
-        };
         // RFC 6356 §3: cwnd_i += min(alpha * acked * MSS_i / cwnd_total, acked * MSS_i / cwnd_i)
         // = acked * MSS_i / max(cwnd_total / alpha, cwnd_i), by RFC 3465 byte counting.
-        let cwnd = self.win.cwnd;
-        let per_mss = self.coupling.map_or(cwnd, |c| c.bytes_per_mss().max(cwnd));
-        count_bytes(&mut self.ca_bytes_acked, &mut self.win.cwnd, acked, per_mss, smss(ev.mss));
+        let coupling = self.coupling;
+        self.reno.on_ack_per_mss(ev, |cwnd| coupling.map_or(cwnd, |c| c.bytes_per_mss().max(cwnd)));
     }
 
-    fn on_congestion_event(&mut self, _now: Instant, bytes_in_flight: u64, mss: u32) {
+    fn on_congestion_event(&mut self, now: Instant, bytes_in_flight: u64, mss: u32) {
         // RFC 6356 §3: the decrease is Reno's, cwnd = ssthresh = max(FlightSize / 2, 2*SMSS).
-        if self.win.enter_recovery(bytes_in_flight, DECREASE_NUM, DECREASE_DEN, mss).is_some() {
-            self.ca_bytes_acked = 0;
-        }
+        self.reno.on_congestion_event(now, bytes_in_flight, mss);
     }
 
-    fn on_recovery_exit(&mut self, _now: Instant, _mss: u32) {
-        // RFC 6582 §3.2 step 3, option 2: cwnd = ssthresh.
-        self.win.exit_recovery();
+    fn on_recovery_exit(&mut self, now: Instant, mss: u32) {
+        self.reno.on_recovery_exit(now, mss);
     }
 
-    fn on_rto(&mut self, _now: Instant, bytes_in_flight: u64, mss: u32) {
+    fn on_rto(&mut self, now: Instant, bytes_in_flight: u64, mss: u32) {
         // RFC 5681 §3.1 as in Reno.
-        self.win.on_rto(bytes_in_flight, DECREASE_NUM, DECREASE_DEN, mss);
-        self.ca_bytes_acked = 0;
+        self.reno.on_rto(now, bytes_in_flight, mss);
     }
 
     fn is_coupled(&self) -> bool {
@@ -152,76 +139,20 @@ impl CongestionControl for Lia {
         self.coupling = Coupling::of(info.subflows);
     }
 
-    fn penalize(&mut self, _now: Instant, mss: u32) {
-        self.win.penalize(mss);
-        self.ca_bytes_acked = 0;
+    fn penalize(&mut self, now: Instant, mss: u32) {
+        self.reno.penalize(now, mss);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cc::Reno;
     use crate::cc::coupling::snapshot;
+    use crate::cc::test_util::{MSS, RTT, ack, average_total_window, in_avoidance, round, total};
     use core::time::Duration;
-
-    const MSS: u32 = 1000;
-    const RTT: Duration = Duration::from_millis(100);
-
-    fn ack(bytes_acked: u64, bytes_in_flight: u64) -> AckEvent {
-        AckEvent {
-            now: Instant::ZERO,
-            bytes_acked,
-            bytes_in_flight,
-            srtt: Some(RTT),
-            min_rtt: Some(RTT),
-            rtt_sample: Some(RTT),
-            mss: MSS,
-            app_limited: false,
-        }
-    }
 
     fn snap(window: u64, rtt_ms: Option<u64>) -> SubflowSnapshot {
         SubflowSnapshot { window, srtt: rtt_ms.map(Duration::from_millis), mss: MSS, ..Default::default() }
-    }
-
-    /// A controller in congestion avoidance at `cwnd` bytes (via a congestion event and
-    /// recovery).
-    fn in_avoidance<C: CongestionControl>(mut cc: C, cwnd: u64) -> C {
-        while cc.window() < 2 * cwnd {
-            cc.on_ack(&ack(1000, cc.window()));
-        }
-        cc.on_congestion_event(Instant::ZERO, 2 * cwnd, MSS);
-        cc.on_recovery_exit(Instant::ZERO, MSS);
-        assert_eq!((cc.window(), cc.ssthresh()), (cwnd, cwnd));
-        cc
-    }
-
-    /// Refreshes every controller's coupling from all of them, as the connection does.
-    fn refresh(ccs: &mut [Lia]) {
-        let snaps: Vec<_> = ccs.iter().map(|cc| snapshot(cc, Some(RTT), MSS)).collect();
-        for (this, cc) in ccs.iter_mut().enumerate() {
-            cc.on_coupling_update(&CouplingInfo { subflows: &snaps, this });
-        }
-    }
-
-    /// One RTT of ACK clocking on every subflow in turn, one-MSS ACKs, each preceded by a
-    /// coupling refresh.
-    fn round(ccs: &mut [Lia]) {
-        let flights: Vec<u64> = ccs.iter().map(|cc| cc.window()).collect();
-        for (i, flight) in flights.into_iter().enumerate() {
-            let mut acked = 0;
-            while acked < flight {
-                let n = u64::from(MSS).min(flight - acked);
-                refresh(ccs);
-                ccs[i].on_ack(&ack(n, flight - acked));
-                acked += n;
-            }
-        }
-    }
-
-    fn total(ccs: &[Lia]) -> u64 {
-        ccs.iter().map(|cc| cc.window()).sum()
     }
 
     #[test]
@@ -343,7 +274,8 @@ mod tests {
         // RTT: far from two Reno flows (2 MSS), and half of one. (What equals one Reno flow is
         // the throughput at the same loss rate, since each loss also halves only half the total
         // window: see `two_identical_subflows_with_losses_match_one_reno_flow`.)
-        let mut ccs = [in_avoidance(Lia::new(MSS), 40_000), in_avoidance(Lia::new(MSS), 40_000)];
+        let mut ccs: [Box<dyn CongestionControl>; 2] =
+            [Box::new(in_avoidance(Lia::new(MSS), 40_000)), Box::new(in_avoidance(Lia::new(MSS), 40_000))];
         let before = total(&ccs);
         let rounds: u32 = 80;
         for _ in 0..rounds {
@@ -370,32 +302,7 @@ mod tests {
         // gets what one TCP flow would, not what two would.
         const LOSS_EVERY: u64 = 2_000;
         const ROUNDS: usize = 3_000;
-        /// Average total window over the rounds, after a warm-up.
-        fn run(ccs: &mut [Box<dyn CongestionControl>]) -> f64 {
-            let mut since_loss = vec![0u64; ccs.len()];
-            let mut sum = 0.0;
-            for r in 0..ROUNDS {
-                let flights: Vec<u64> = ccs.iter().map(|cc| cc.window()).collect();
-                for (i, flight) in flights.into_iter().enumerate() {
-                    for k in 0..flight / 1000 {
-                        let snaps: Vec<_> = ccs.iter().map(|cc| snapshot(cc.as_ref(), Some(RTT), MSS)).collect();
-                        ccs[i].on_coupling_update(&CouplingInfo { subflows: &snaps, this: i });
-                        ccs[i].on_ack(&ack(1000, flight - 1000 * k));
-                        since_loss[i] += 1;
-                        if since_loss[i] == LOSS_EVERY {
-                            since_loss[i] = 0;
-                            let w = ccs[i].window();
-                            ccs[i].on_congestion_event(Instant::ZERO, w, MSS);
-                            ccs[i].on_recovery_exit(Instant::ZERO, MSS);
-                        }
-                    }
-                }
-                if r >= ROUNDS / 5 {
-                    sum += ccs.iter().map(|cc| cc.window() as f64).sum::<f64>();
-                }
-            }
-            sum / (ROUNDS - ROUNDS / 5) as f64
-        }
+        let run = |ccs: &mut [Box<dyn CongestionControl>]| average_total_window(ccs, LOSS_EVERY, ROUNDS);
         let start = || in_avoidance(Reno::new(MSS), 20_000);
         let reno = run(&mut [Box::new(start())]);
         let lia =

@@ -105,6 +105,8 @@ mod hystart;
 mod lia;
 mod olia;
 mod reno;
+#[cfg(test)]
+mod test_util;
 mod window;
 
 use core::fmt;
@@ -332,6 +334,7 @@ fn reduced_ssthresh(flight: u64, num: u64, den: u64, mss: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::test_util::ack;
     use super::*;
 
     #[test]
@@ -375,20 +378,6 @@ mod tests {
             assert!(cc.in_slow_start());
             assert_eq!(cc.is_coupled(), matches!(alg, Algorithm::Lia | Algorithm::Olia));
             assert_eq!(cc.loss_interval_bytes(), 0);
-        }
-    }
-
-    fn ack(bytes_acked: u64, bytes_in_flight: u64) -> AckEvent {
-        let rtt = Some(Duration::from_millis(100));
-        AckEvent {
-            now: Instant::ZERO,
-            bytes_acked,
-            bytes_in_flight,
-            srtt: rtt,
-            min_rtt: rtt,
-            rtt_sample: rtt,
-            mss: 1000,
-            app_limited: false,
         }
     }
 

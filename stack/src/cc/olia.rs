@@ -271,24 +271,9 @@ impl CongestionControl for Olia {
 mod tests {
     use super::*;
     use crate::cc::coupling::{SubflowSnapshot, snapshot};
+    use crate::cc::test_util::{MSS, RTT, ack, average_total_window, in_avoidance, round, rounds_with_losses, total};
     use crate::cc::{Lia, Reno};
     use core::time::Duration;
-
-    const MSS: u32 = 1000;
-    const RTT: Duration = Duration::from_millis(100);
-
-    fn ack(bytes_acked: u64, bytes_in_flight: u64) -> AckEvent {
-        AckEvent {
-            now: Instant::ZERO,
-            bytes_acked,
-            bytes_in_flight,
-            srtt: Some(RTT),
-            min_rtt: Some(RTT),
-            rtt_sample: Some(RTT),
-            mss: MSS,
-            app_limited: false,
-        }
-    }
 
     fn snap(window: u64, rtt_ms: u64, l: u64) -> SubflowSnapshot {
         SubflowSnapshot { window, srtt: Some(Duration::from_millis(rtt_ms)), mss: MSS, loss_interval_bytes: l }
@@ -296,35 +281,6 @@ mod tests {
 
     fn coupling(snaps: &[SubflowSnapshot], this: usize) -> Option<Coupling> {
         Coupling::of(&CouplingInfo { subflows: snaps, this })
-    }
-
-    /// A controller in congestion avoidance at `cwnd` bytes (via a congestion event and
-    /// recovery).
-    fn in_avoidance<C: CongestionControl>(mut cc: C, cwnd: u64) -> C {
-        while cc.window() < 2 * cwnd {
-            cc.on_ack(&ack(1000, cc.window()));
-        }
-        cc.on_congestion_event(Instant::ZERO, 2 * cwnd, MSS);
-        cc.on_recovery_exit(Instant::ZERO, MSS);
-        assert_eq!((cc.window(), cc.ssthresh()), (cwnd, cwnd));
-        cc
-    }
-
-    /// One RTT of ACK clocking on every subflow in turn (RTTs all `RTT`), one-MSS ACKs, each
-    /// preceded by a coupling refresh from every controller.
-    fn round(ccs: &mut [Box<dyn CongestionControl>]) {
-        let flights: Vec<u64> = ccs.iter().map(|cc| cc.window()).collect();
-        for (i, flight) in flights.into_iter().enumerate() {
-            for k in 0..flight / 1000 {
-                let snaps: Vec<_> = ccs.iter().map(|cc| snapshot(cc.as_ref(), Some(RTT), MSS)).collect();
-                ccs[i].on_coupling_update(&CouplingInfo { subflows: &snaps, this: i });
-                ccs[i].on_ack(&ack(1000, flight - 1000 * k));
-            }
-        }
-    }
-
-    fn total(ccs: &[Box<dyn CongestionControl>]) -> u64 {
-        ccs.iter().map(|cc| cc.window()).sum()
     }
 
     #[test]
@@ -504,31 +460,7 @@ mod tests {
         // connection's average total window is one Reno flow's at that loss rate.
         const LOSS_EVERY: u64 = 2_000;
         const ROUNDS: usize = 3_000;
-        fn run(ccs: &mut [Box<dyn CongestionControl>]) -> f64 {
-            let mut since_loss = vec![0u64; ccs.len()];
-            let mut sum = 0.0;
-            for r in 0..ROUNDS {
-                let flights: Vec<u64> = ccs.iter().map(|cc| cc.window()).collect();
-                for (i, flight) in flights.into_iter().enumerate() {
-                    for k in 0..flight / 1000 {
-                        let snaps: Vec<_> = ccs.iter().map(|cc| snapshot(cc.as_ref(), Some(RTT), MSS)).collect();
-                        ccs[i].on_coupling_update(&CouplingInfo { subflows: &snaps, this: i });
-                        ccs[i].on_ack(&ack(1000, flight - 1000 * k));
-                        since_loss[i] += 1;
-                        if since_loss[i] == LOSS_EVERY {
-                            since_loss[i] = 0;
-                            let w = ccs[i].window();
-                            ccs[i].on_congestion_event(Instant::ZERO, w, MSS);
-                            ccs[i].on_recovery_exit(Instant::ZERO, MSS);
-                        }
-                    }
-                }
-                if r >= ROUNDS / 5 {
-                    sum += ccs.iter().map(|cc| cc.window() as f64).sum::<f64>();
-                }
-            }
-            sum / (ROUNDS - ROUNDS / 5) as f64
-        }
+        let run = |ccs: &mut [Box<dyn CongestionControl>]| average_total_window(ccs, LOSS_EVERY, ROUNDS);
         let reno = run(&mut [Box::new(in_avoidance(Reno::new(MSS), 20_000))]);
         let olia =
             run(&mut [Box::new(in_avoidance(Olia::new(MSS), 20_000)), Box::new(in_avoidance(Olia::new(MSS), 20_000))]);
@@ -541,31 +473,14 @@ mod tests {
         // the better path, and most of it goes to path 0.
         let mut ccs: [Box<dyn CongestionControl>; 2] =
             [Box::new(in_avoidance(Olia::new(MSS), 20_000)), Box::new(in_avoidance(Olia::new(MSS), 20_000))];
-        let loss_every = [2_000u64, 500];
-        let mut since_loss = [0u64; 2];
         let mut share = [0.0f64; 2];
-        for r in 0..4_000 {
-            let flights: Vec<u64> = ccs.iter().map(|cc| cc.window()).collect();
-            for (i, flight) in flights.into_iter().enumerate() {
-                for k in 0..flight / 1000 {
-                    let snaps: Vec<_> = ccs.iter().map(|cc| snapshot(cc.as_ref(), Some(RTT), MSS)).collect();
-                    ccs[i].on_coupling_update(&CouplingInfo { subflows: &snaps, this: i });
-                    ccs[i].on_ack(&ack(1000, flight - 1000 * k));
-                    since_loss[i] += 1;
-                    if since_loss[i] == loss_every[i] {
-                        since_loss[i] = 0;
-                        let w = ccs[i].window();
-                        ccs[i].on_congestion_event(Instant::ZERO, w, MSS);
-                        ccs[i].on_recovery_exit(Instant::ZERO, MSS);
-                    }
-                }
-            }
+        rounds_with_losses(&mut ccs, &[2_000, 500], 4_000, |r, ccs| {
             if r >= 1_000 {
-                for (s, cc) in share.iter_mut().zip(&ccs) {
+                for (s, cc) in share.iter_mut().zip(ccs) {
                     *s += cc.window() as f64;
                 }
             }
-        }
+        });
         assert!(share[0] > 3.0 * share[1], "path 0 {:.0} vs lossier path 1 {:.0}", share[0], share[1]);
     }
 }

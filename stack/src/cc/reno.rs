@@ -34,6 +34,18 @@ impl Reno {
         self.win.set_hystart(on);
         self
     }
+
+    /// [`on_ack`](CongestionControl::on_ack) with one SMSS of congestion-avoidance growth per
+    /// `per_mss(cwnd)` bytes acknowledged (RFC 3465 byte counting) instead of per `cwnd`: Reno
+    /// passes `cwnd` itself, LIA, which is Reno with a coupled increase, a larger divisor.
+    pub(super) fn on_ack_per_mss(&mut self, ev: &AckEvent, per_mss: impl FnOnce(u64) -> u64) {
+        // Recovery, slow start and app-limited ACKs: see WindowState::on_ack.
+        let AckStep::Avoid(acked) = self.win.on_ack(ev) else {
+            return;
+        };
+        let per_mss = per_mss(self.win.cwnd);
+        count_bytes(&mut self.ca_bytes_acked, &mut self.win.cwnd, acked, per_mss, smss(ev.mss));
+    }
 }
 
 impl CongestionControl for Reno {
@@ -50,13 +62,8 @@ impl CongestionControl for Reno {
     }
 
     fn on_ack(&mut self, ev: &AckEvent) {
-        // Recovery, slow start and app-limited ACKs: see WindowState::on_ack.
-        let AckStep::Avoid(acked) = self.win.on_ack(ev) else {
-            return;
-        };
         // RFC 3465 §2.1 (RFC 5681 §3.1): congestion avoidance, +1 SMSS per cwnd of bytes acked.
-        let cwnd = self.win.cwnd;
-        count_bytes(&mut self.ca_bytes_acked, &mut self.win.cwnd, acked, cwnd, smss(ev.mss));
+        self.on_ack_per_mss(ev, |cwnd| cwnd);
     }
 
     fn on_congestion_event(&mut self, _now: Instant, bytes_in_flight: u64, mss: u32) {
@@ -89,21 +96,11 @@ impl CongestionControl for Reno {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cc::test_util::{self, MSS, RTT, ack_at};
     use core::time::Duration;
 
-    const MSS: u32 = 1000;
-
     fn ack(now_ms: u64, bytes_acked: u64, bytes_in_flight: u64) -> AckEvent {
-        AckEvent {
-            now: Instant::from_millis(now_ms),
-            bytes_acked,
-            bytes_in_flight,
-            srtt: Some(Duration::from_millis(100)),
-            min_rtt: Some(Duration::from_millis(100)),
-            rtt_sample: Some(Duration::from_millis(100)),
-            mss: MSS,
-            app_limited: false,
-        }
+        ack_at(Instant::from_millis(now_ms), bytes_acked, bytes_in_flight, Some(RTT))
     }
 
     /// One RTT of ACK clocking: the whole window acknowledged in `per_ack`-byte ACKs (the last
@@ -120,14 +117,7 @@ mod tests {
 
     /// A Reno in congestion avoidance at `cwnd` bytes (via a congestion event and recovery).
     fn in_avoidance(cwnd: u64) -> Reno {
-        let mut cc = Reno::new(MSS);
-        while cc.window() < 2 * cwnd {
-            cc.on_ack(&ack(0, 1000, cc.window()));
-        }
-        cc.on_congestion_event(Instant::ZERO, 2 * cwnd, MSS);
-        cc.on_recovery_exit(Instant::ZERO, MSS);
-        assert_eq!((cc.window(), cc.ssthresh()), (cwnd, cwnd));
-        cc
+        test_util::in_avoidance(Reno::new(MSS), cwnd)
     }
 
     #[test]
