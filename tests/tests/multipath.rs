@@ -164,6 +164,40 @@ fn failover_when_a_path_dies_and_reuse_when_it_returns() {
 }
 
 #[test]
+fn a_subflow_that_died_is_opened_again_when_its_path_returns() {
+    // Few retransmissions, so that the subflows over the cut path time out during the cut; the
+    // path manager retries the pair (with backoff) and a new subflow carries data once the path
+    // is back.
+    let bytes = 40 << 20;
+    let mut base = EndpointConfig::default();
+    base.connection.tcp.max_retransmissions = 3;
+    let mut sim = multipath_sim(&[link(20, 10), link(20, 10)], bytes, 14, &base);
+    let (cut, back) = (Instant::from_millis(2000), Instant::from_millis(8000));
+    let mut during = None;
+    run_watching(&mut sim, Duration::from_secs(300), |sim| {
+        if sim.now() == cut {
+            blackhole(sim, 1, true);
+        }
+        if sim.now() == back {
+            during = conn_stats(sim.a());
+            blackhole(sim, 1, false);
+        }
+    });
+    assert_intact(&sim, bytes, false);
+    let during = during.expect("the transfer lasted past the path's return");
+    let on_path_1 = |s: &&mptcp_stack::connection::SubflowSnapshot| s.local.ip() == client_addr(1);
+    let dead: Vec<_> = during.subflows.iter().filter(on_path_1).filter(|s| s.stats.bytes_sent > 0).collect();
+    assert!(!dead.is_empty() && dead.iter().all(|s| !s.state.can_send()), "path 1's subflows died: {dead:#?}");
+    let client = conn_stats(sim.a()).expect("client");
+    let last_dead = dead.iter().map(|s| s.id).max().expect("one");
+    let reborn: Vec<_> = client.subflows.iter().filter(on_path_1).filter(|s| s.id > last_dead).collect();
+    assert!(
+        reborn.iter().any(|s| s.stats.bytes_sent > 1 << 20),
+        "a new subflow from path 1 carries data after the return: {reborn:#?}"
+    );
+}
+
+#[test]
 fn backup_path_carries_data_only_when_the_regular_path_dies() {
     let bytes = 48 << 20;
     let (mut c, s) = multipath_configs(2, &EndpointConfig::default());
