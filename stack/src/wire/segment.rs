@@ -112,16 +112,16 @@ fn tcp_checksum_sum(src: IpAddr, dst: IpAddr, tcp: &[u8]) -> u16 {
 }
 
 /// The RFC 1071 sum of `data` as big-endian 16-bit words (an odd last byte padded with
-/// zero), folded to 16 bits. It adds native-endian 32-bit words into 64 bits (no overflow for
-/// any packet) and swaps once at the end: the one's-complement sum does not depend on byte
-/// order beyond that swap (RFC 1071 §2 (B)).
+/// zero), folded to 16 bits. It adds native-endian 64-bit words into 128 bits (an add and an
+/// add-with-carry per 8 bytes; no overflow for any packet) and swaps once at the end: the
+/// one's-complement sum does not depend on the word size or byte order beyond that swap
+/// (RFC 1071 §2 (A), (B)).
 fn sum_words(data: &[u8]) -> u16 {
-    let words = data.chunks_exact(4);
-    let rest = words.remainder();
-    let mut acc: u64 = words.map(|w| u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]))).sum();
-    let mut tail = [0u8; 4];
+    let (words, rest) = data.as_chunks::<8>();
+    let mut acc: u128 = words.iter().map(|w| u128::from(u64::from_ne_bytes(*w))).sum();
+    let mut tail = [0u8; 8];
     tail[..rest.len()].copy_from_slice(rest);
-    acc += u64::from(u32::from_ne_bytes(tail));
+    acc += u128::from(u64::from_ne_bytes(tail));
     while acc > 0xffff {
         acc = (acc >> 16) + (acc & 0xffff);
     }
