@@ -117,8 +117,9 @@ fn tcp_checksum_sum(src: IpAddr, dst: IpAddr, tcp: &[u8]) -> u16 {
 /// one's-complement sum does not depend on the word size or byte order beyond that swap
 /// (RFC 1071 §2 (A), (B)).
 fn sum_words(data: &[u8]) -> u16 {
-    let (words, rest) = data.as_chunks::<8>();
-    let mut acc: u128 = words.iter().map(|w| u128::from(u64::from_ne_bytes(*w))).sum();
+    let words = data.chunks_exact(8);
+    let rest = words.remainder();
+    let mut acc: u128 = words.map(|w| u128::from(u64::from_ne_bytes(w.try_into().expect("8 bytes")))).sum();
     let mut tail = [0u8; 8];
     tail[..rest.len()].copy_from_slice(rest);
     acc += u128::from(u64::from_ne_bytes(tail));
