@@ -22,8 +22,10 @@
 //! jitter the shares vary from seed to seed as the loss pattern does. Measured from 10 s to
 //! 60 s over eight seeds: two plain Reno TCP flows 0.81-1.21x of each other, single-subflow
 //! MPTCP 0.86-1.17x, LIA 0.78-1.37x (one seed above 1.2), OLIA 0.71-1.08x, uncoupled Reno
-//! 1.77-2.06x (1.71-2.45x from 10 s to 30 s). The seeds below are the first ones tried, not
-//! picked; the test prints its ratios.
+//! 1.77-2.06x (1.71-2.45x from 10 s to 30 s). Longer runs average more loss episodes: from 10 s
+//! to 120 s over seeds 1 to 8, LIA 0.89-1.15x (mean 0.97) and OLIA 0.71-0.97x (mean 0.88), every
+//! run within the 1.2x goal — hence [`COUPLED_RUN`]. The seeds below are the first ones tried,
+//! not picked; the test prints its ratios.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -38,6 +40,10 @@ use mptcp_tests::multi_host::{MultiHost, assert_flow_intact, peer_flow};
 use mptcp_tests::*;
 use mptcp_tun_driver::link::LinkConfig;
 use mptcp_tun_driver::sim::Simulator;
+
+/// How long the coupled algorithms run: long enough that the share does not hang on one seed's
+/// loss pattern (see the module docs).
+const COUPLED_RUN: Duration = Duration::from_secs(120);
 
 /// Not measured: slow start and the first loss episodes.
 const WARMUP: Duration = Duration::from_secs(10);
@@ -120,7 +126,7 @@ fn compete(cc: Algorithm, run: Duration, seed: u64) -> Shares {
 
 #[test]
 fn lia_does_no_harm_to_a_tcp_flow() {
-    let s = compete(Algorithm::Lia, Duration::from_secs(60), 11);
+    let s = compete(Algorithm::Lia, COUPLED_RUN, 11);
     assert!(s.ratio() <= 1.2, "LIA: MPTCP took {:.2}x the TCP flow's throughput: {s:?}", s.ratio());
     // Nor does it starve: on a shared bottleneck it should get about one TCP flow's share.
     assert!(s.ratio() >= 0.6, "LIA: MPTCP got only {:.2}x the TCP flow's throughput: {s:?}", s.ratio());
@@ -128,7 +134,7 @@ fn lia_does_no_harm_to_a_tcp_flow() {
 
 #[test]
 fn olia_does_no_harm_to_a_tcp_flow() {
-    let s = compete(Algorithm::Olia, Duration::from_secs(60), 12);
+    let s = compete(Algorithm::Olia, COUPLED_RUN, 12);
     assert!(s.ratio() <= 1.2, "OLIA: MPTCP took {:.2}x the TCP flow's throughput: {s:?}", s.ratio());
     assert!(s.ratio() >= 0.6, "OLIA: MPTCP got only {:.2}x the TCP flow's throughput: {s:?}", s.ratio());
 }
