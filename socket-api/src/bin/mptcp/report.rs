@@ -54,6 +54,10 @@ pub(crate) struct SubflowReport {
     pub(crate) srtt_us: Option<u64>,
     /// Congestion window in bytes.
     pub(crate) cwnd: u64,
+    /// A backup subflow.
+    pub(crate) backup: bool,
+    /// Opened by MP_JOIN (false for the initial subflow).
+    pub(crate) joined: bool,
 }
 
 /// The outcome of one `mptcp sim` run.

@@ -192,6 +192,8 @@ fn subflow_reports(stats: ConnectionStats) -> Vec<SubflowReport> {
         rto_count: s.stats.rto_count,
         srtt_us: s.srtt.map(|d| d.as_micros() as u64),
         cwnd: s.cwnd,
+        backup: s.backup,
+        joined: s.joined,
     };
     stats.subflows.into_iter().map(subflow).collect()
 }

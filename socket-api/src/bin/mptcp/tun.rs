@@ -37,8 +37,10 @@ struct SubflowReport {
     /// Segments retransmitted.
     retransmits: u64,
     srtt_us: Option<u64>,
-    /// MP_PRIO backup flag (always false until the stack does multipath).
+    /// A backup subflow (our `--path ...,backup`, or the peer's MP_JOIN B flag / MP_PRIO).
     backup: bool,
+    /// Opened by MP_JOIN (false for the initial subflow).
+    joined: bool,
 }
 
 /// What one connection did.
@@ -291,7 +293,8 @@ fn subflow_reports(stats: ConnectionStats) -> Vec<SubflowReport> {
         bytes_received: s.stats.bytes_received,
         retransmits: s.stats.retransmits,
         srtt_us: s.srtt.map(|d| d.as_micros() as u64),
-        backup: false,
+        backup: s.backup,
+        joined: s.joined,
     };
     stats.subflows.into_iter().map(subflow).collect()
 }
