@@ -45,7 +45,7 @@ impl Connection {
         {
             self.on_mp_fail(fail.dsn);
         }
-        self.signals_input(i, now, &opts);
+        self.signals_input(i, &opts);
         self.refresh_coupling(i);
         let was_established = self.paths[i].sf.state().is_synchronized();
         let out = self.paths[i].sf.on_segment(now, seg);

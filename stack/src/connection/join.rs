@@ -166,7 +166,8 @@ impl Connection {
     }
 
     /// A SYN with MP_JOIN for this connection arrived (the endpoint checked the token and
-    /// [`Connection::can_join`]): a new subflow answers it with a SYN/ACK (§3.2).
+    /// [`Connection::can_join`]): a new subflow answers it with a SYN/ACK (§3.2). `None` (and
+    /// nothing done) when `join` is not the SYN form.
     #[allow(clippy::too_many_arguments)]
     pub fn accept_join(
         &mut self,
@@ -177,9 +178,9 @@ impl Connection {
         nonce: u32,
         syn: &SynInfo,
         join: &JoinRepr,
-    ) -> SubflowId {
+    ) -> Option<SubflowId> {
         let JoinRepr::Syn { backup, addr_id, nonce: remote_nonce, .. } = *join else {
-            unreachable!("the endpoint passes SYN joins only")
+            return None;
         };
         let id = self.next_subflow_id;
         let sf = Subflow::accept(id, local, remote, self.config.tcp.clone(), iss, ts_offset, syn);
@@ -198,7 +199,7 @@ impl Connection {
             p.backup_remote = backup;
             p.backup_local = self.addrs.locals.iter().any(|l| l.ip == local.ip() && l.backup);
         }
-        id
+        Some(id)
     }
 
     /// MP_JOIN checks on a segment of a join subflow, before the subflow sees it; false when the

@@ -17,7 +17,7 @@ const MAX_REMOTE_ADDRS: usize = 8;
 
 impl Connection {
     /// ADD_ADDR, REMOVE_ADDR and MP_PRIO on a received segment of subflow `i`.
-    pub(super) fn signals_input(&mut self, i: usize, now: Instant, opts: &MptcpOptions) {
+    pub(super) fn signals_input(&mut self, i: usize, opts: &MptcpOptions) {
         if self.mode != Mode::Mptcp {
             return;
         }
@@ -25,7 +25,7 @@ impl Connection {
             self.on_add_addr(&a);
         }
         if let Some(r) = opts.remove_addr {
-            self.on_remove_addr(r.ids(), now);
+            self.on_remove_addr(r.ids());
         }
         if let Some(prio) = opts.prio {
             // §3.3.8: MP_PRIO (v1, no address id) applies to the subflow it arrives on.
@@ -62,7 +62,7 @@ impl Connection {
         }
     }
 
-    fn on_remove_addr(&mut self, ids: &[u8], now: Instant) {
+    fn on_remove_addr(&mut self, ids: &[u8]) {
         self.pm_due = true;
         for &id in ids {
             let before = self.addrs.remotes.len();
@@ -73,7 +73,7 @@ impl Connection {
             // §3.4.2: the subflows using that address are closed; their data moves elsewhere.
             for i in 0..self.paths.len() {
                 if self.paths[i].remote_id == Some(id) && self.paths[i].sf.ended().is_none() {
-                    self.retire_path(i, false, now);
+                    self.retire_path(i, false);
                 }
             }
         }
@@ -81,7 +81,7 @@ impl Connection {
 
     /// Stops using subflow `i`: its unacknowledged data goes to the other subflows (§3.3.6),
     /// and it closes with a FIN (or a RST with `abort`).
-    pub(super) fn retire_path(&mut self, i: usize, abort: bool, _now: Instant) {
+    pub(super) fn retire_path(&mut self, i: usize, abort: bool) {
         self.reinject_from(i);
         let p = &mut self.paths[i];
         p.retired = true;
@@ -223,7 +223,9 @@ impl Connection {
     /// the other subflows.
     pub fn close_subflow(&mut self, id: SubflowId, abort: bool, now: Instant) -> Result<(), SubflowError> {
         let i = self.path_index(id)?;
-        self.retire_path(i, abort, now);
+        self.retire_path(i, abort);
+        // The path manager notes the pair as closed on purpose and does not reopen it.
+        self.run_path_manager(now);
         Ok(())
     }
 
@@ -264,10 +266,11 @@ impl Connection {
         self.addrs.removals.push(id);
         for i in 0..self.paths.len() {
             if self.paths[i].local_id == id && self.paths[i].sf.ended().is_none() {
-                self.retire_path(i, false, now);
+                self.retire_path(i, false);
             }
         }
-        self.request_signal_ack();
+        // The REMOVE_ADDR goes out on a pure ACK of a subflow that stays.
+        self.run_path_manager(now);
         Ok(())
     }
 
