@@ -283,11 +283,12 @@ pub struct Subflow {
     stats: SubflowStats,
 }
 
-/// Wire sequence number `wire` as a relative offset near `reference` (relative).
-fn unwrap_seq(base: u32, reference: u64, wire: u32) -> u64 {
+/// Wire sequence number `wire` as a relative offset near `reference` (relative); `None` when it
+/// lies before the initial sequence number (no segment of this subflow can be there).
+fn unwrap_seq(base: u32, reference: u64, wire: u32) -> Option<u64> {
     let ref_wire = base.wrapping_add(reference as u32);
     let delta = wire.wrapping_sub(ref_wire) as i32;
-    reference.wrapping_add_signed(i64::from(delta))
+    reference.checked_add_signed(i64::from(delta))
 }
 
 impl Subflow {

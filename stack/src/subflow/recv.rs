@@ -40,7 +40,14 @@ impl Subflow {
             out.dropped = true;
             return out;
         }
-        let seq = super::unwrap_seq(self.irs, self.rcv_nxt, seg.seq);
+        let Some(seq) = super::unwrap_seq(self.irs, self.rcv_nxt, seg.seq) else {
+            // Before the peer's initial sequence number: unacceptable (RFC 9293 §3.10.7.4).
+            if !flags.contains(TcpFlags::RST) {
+                self.ack_now = true;
+            }
+            out.dropped = true;
+            return out;
+        };
         if flags.contains(TcpFlags::SYN) {
             if seq + 1 == self.rcv_nxt && self.state == TcpState::SynReceived {
                 // A retransmitted SYN: send our SYN/ACK again.
@@ -85,7 +92,7 @@ impl Subflow {
         }
         if self.state == TcpState::SynReceived {
             let ack = super::unwrap_seq(self.iss, self.snd_una, seg.ack);
-            if ack != 1 {
+            if ack != Some(1) {
                 // RFC 9293 §3.10.7.4: an unacceptable ACK in SYN-RECEIVED gets a RST.
                 self.rst_pending = true;
                 out.dropped = true;

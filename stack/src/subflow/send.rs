@@ -324,14 +324,14 @@ impl Subflow {
     /// fifth check). Returns bytes newly acknowledged, or `None` when the ACK is not
     /// acceptable and the segment must be dropped.
     pub(super) fn process_ack(&mut self, now: Instant, seg: &SegmentRepr<'_>) -> Option<u64> {
-        let ack = super::unwrap_seq(self.iss, self.snd_una, seg.ack);
-        // RFC 5961 §5.2: an ACK for data never sent, or far below SND.UNA, is answered with a
-        // challenge ACK and the segment dropped.
-        if ack > self.snd_nxt || ack + self.max_snd_wnd.max(1 << 16) < self.snd_una {
+        // RFC 5961 §5.2: an ACK for data never sent, or far below SND.UNA (before our initial
+        // sequence number, too), is answered with a challenge ACK and the segment dropped.
+        let ack = super::unwrap_seq(self.iss, self.snd_una, seg.ack)
+            .filter(|&ack| ack <= self.snd_nxt && ack.saturating_add(self.max_snd_wnd.max(1 << 16)) >= self.snd_una);
+        let (Some(ack), Some(seq)) = (ack, super::unwrap_seq(self.irs, self.rcv_nxt, seg.seq)) else {
             self.challenge_ack(now);
             return None;
-        }
-        let seq = super::unwrap_seq(self.irs, self.rcv_nxt, seg.seq);
+        };
         let window = u64::from(seg.window) << self.snd_wscale;
         // RFC 9293 §3.10.7.4: update the send window from the newest segment.
         if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
@@ -494,10 +494,10 @@ impl Subflow {
             .sack
             .as_slice()
             .iter()
-            .map(|&(l, r)| {
-                let l = super::unwrap_seq(self.iss, self.snd_una, l);
-                let r = super::unwrap_seq(self.iss, self.snd_una, r);
-                l..r
+            .filter_map(|&(l, r)| {
+                let l = super::unwrap_seq(self.iss, self.snd_una, l)?;
+                let r = super::unwrap_seq(self.iss, self.snd_una, r)?;
+                Some(l..r)
             })
             .filter(|r| r.start < r.end && r.start >= self.snd_una && r.end <= self.snd_nxt)
             .collect()
