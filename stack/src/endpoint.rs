@@ -177,6 +177,11 @@ impl Endpoint {
         }
     }
 
+    /// Stops accepting connections to `addr`; later SYNs to it get a RST (RFC 9293 §3.10.7.1).
+    pub fn unlisten(&mut self, addr: SocketAddr) {
+        self.listeners.retain(|l| *l != addr);
+    }
+
     /// The next connection a listener accepted.
     pub fn accept(&mut self) -> Option<ConnectionHandle> {
         self.accept_queue.pop_front()

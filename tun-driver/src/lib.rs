@@ -14,6 +14,8 @@
 //!   of the end-to-end tests.
 //! - [`device`] — one TUN device (`IFF_TUN | IFF_NO_PI`), attached or created, non-blocking,
 //!   with batched reads (`docs/tun.md`).
+//! - [`path_io`] — the devices of the paths read into and written from one endpoint, the
+//!   clock, and readiness waits; shared by the event loop and the socket layer's I/O thread.
 //! - [`event_loop`] — drives one endpoint and one [`transfer::Transfer`] over one device per
 //!   path with a monotonic clock, `ppoll(2)` and clean stops on SIGINT/SIGTERM.
 //! - [`trace`] — one line per packet for debugging (`MPTCP_TUN_TRACE=1`).
@@ -32,6 +34,7 @@ pub mod device;
 pub mod event_loop;
 pub mod link;
 pub mod netns;
+pub mod path_io;
 pub mod signals;
 pub mod sim;
 mod sys;

@@ -97,16 +97,25 @@ pub(crate) fn if_up(name: &str) -> io::Result<bool> {
 
 /// Which readiness to wait for on one descriptor.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct PollFd {
-    pub(crate) fd: RawFd,
-    pub(crate) write: bool,
+pub struct PollFd {
+    /// The descriptor.
+    pub fd: RawFd,
+    /// Wait until it is writable (otherwise readable).
+    pub write: bool,
     /// Filled by [`poll`]: readable, writable, or an error/hang-up condition.
-    pub(crate) ready: bool,
+    pub ready: bool,
+}
+
+impl PollFd {
+    /// Interest in `fd` becoming readable (`write` false) or writable.
+    pub fn new(fd: RawFd, write: bool) -> PollFd {
+        PollFd { fd, write, ready: false }
+    }
 }
 
 /// Waits until one of `fds` is ready or `timeout` passes (`None`: forever); returns how many
 /// are ready (0 on timeout or when a signal interrupted the wait).
-pub(crate) fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Result<usize> {
+pub fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Result<usize> {
     let mut raw: Vec<libc::pollfd> = fds
         .iter()
         .map(|p| libc::pollfd { fd: p.fd, events: if p.write { libc::POLLOUT } else { libc::POLLIN }, revents: 0 })

@@ -97,6 +97,18 @@ impl Cubic {
         self
     }
 
+    /// Starts from a window another controller built up: `cwnd` and `ssthresh` as given, out
+    /// of recovery, with no curve yet: the first congestion-avoidance stage takes `W_max` = cwnd
+    /// at its start, `K` = 0, as after slow start (RFC 9438 §4.10; see
+    /// [`new_controller_at`](super::new_controller_at)).
+    pub fn with_window(mut self, cwnd: u64, ssthresh: u64) -> Cubic {
+        self.win.take_over(cwnd, ssthresh);
+        self.w_max = None;
+        self.epoch = None;
+        self.frac = 0.0;
+        self
+    }
+
     /// Starts a congestion-avoidance stage at `now` with the current cwnd as `cwnd_epoch`.
     fn start_epoch(&mut self, now: Instant, mss: u64) -> Epoch {
         let cwnd = self.win.cwnd;

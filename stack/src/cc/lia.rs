@@ -90,6 +90,14 @@ impl Lia {
         self
     }
 
+    /// Starts from a window another controller built up, as [`Reno::with_window`]; the
+    /// coupling comes with the next update (see [`new_controller_at`](super::new_controller_at)).
+    pub fn with_window(mut self, cwnd: u64, ssthresh: u64) -> Lia {
+        self.reno = self.reno.with_window(cwnd, ssthresh);
+        self.coupling = None;
+        self
+    }
+
     /// RFC 6356 `alpha` from the last coupling update; `None` before the first update or with a
     /// single subflow (then the increase is Reno's).
     pub fn alpha(&self) -> Option<f64> {

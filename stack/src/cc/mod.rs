@@ -292,11 +292,20 @@ pub fn initial_window(mss: u32) -> u64 {
 /// A new controller of `alg` for a subflow with sender MSS `mss`, starting at
 /// [`initial_window`] in slow start, with HyStart++ (RFC 9406).
 pub fn new_controller(alg: Algorithm, mss: u32) -> Box<dyn CongestionControl> {
+    new_controller_at(alg, mss, initial_window(mss), u64::MAX)
+}
+
+/// A new controller of `alg` that takes over a running subflow's window, when the application
+/// switches the subflow's algorithm: `cwnd` and `ssthresh` carry over, so that the switch
+/// neither collapses nor inflates the window; what is the algorithm's own (Cubic's curve, the
+/// coupling of LIA and OLIA) starts afresh, and HyStart++ runs only if `ssthresh` is still
+/// the initial one (the initial slow start, RFC 9406 §4.3).
+pub fn new_controller_at(alg: Algorithm, mss: u32, cwnd: u64, ssthresh: u64) -> Box<dyn CongestionControl> {
     match alg {
-        Algorithm::Reno => Box::new(Reno::new(mss)),
-        Algorithm::Cubic => Box::new(Cubic::new(mss)),
-        Algorithm::Lia => Box::new(Lia::new(mss)),
-        Algorithm::Olia => Box::new(Olia::new(mss)),
+        Algorithm::Reno => Box::new(Reno::new(mss).with_window(cwnd, ssthresh)),
+        Algorithm::Cubic => Box::new(Cubic::new(mss).with_window(cwnd, ssthresh)),
+        Algorithm::Lia => Box::new(Lia::new(mss).with_window(cwnd, ssthresh)),
+        Algorithm::Olia => Box::new(Olia::new(mss).with_window(cwnd, ssthresh)),
     }
 }
 
@@ -427,6 +436,41 @@ mod tests {
             assert_eq!(cc.window(), ssthresh / 2, "{alg}: still one reduction per episode");
             cc.on_recovery_exit(Instant::ZERO, 1000);
             assert_eq!((cc.window(), cc.ssthresh()), (ssthresh / 2, ssthresh / 2), "{alg}");
+        }
+    }
+
+    #[test]
+    fn a_controller_taken_over_keeps_the_window_and_goes_on_from_it() {
+        for from in Algorithm::ALL {
+            // A window built up to 30 segments in slow start, then a loss: 21 or 15 segments.
+            let mut old = new_controller(from, 1000);
+            while old.window() < 30_000 {
+                old.on_ack(&ack(1000, old.window()));
+            }
+            old.on_congestion_event(Instant::ZERO, 30_000, 1000);
+            old.on_recovery_exit(Instant::ZERO, 1000);
+            let (cwnd, ssthresh) = (old.window(), old.ssthresh());
+            for to in Algorithm::ALL {
+                let mut cc = new_controller_at(to, 1000, cwnd, ssthresh);
+                assert_eq!(cc.algorithm(), to);
+                assert_eq!((cc.window(), cc.ssthresh()), (cwnd, ssthresh), "{from} to {to}");
+                assert!(!cc.in_slow_start(), "{from} to {to}: congestion avoidance goes on");
+                // Not in recovery: ACKs of a full window grow it, and a loss reduces it.
+                for _ in 0..3 {
+                    let w = cc.window();
+                    cc.on_ack(&ack(w, w));
+                }
+                assert!(cc.window() > cwnd, "{from} to {to}: no growth after the switch");
+                cc.on_congestion_event(Instant::ZERO, cc.window(), 1000);
+                assert!(cc.window() < cwnd + 3000, "{from} to {to}: a loss reduces the window");
+            }
+        }
+        // In the initial slow start the new controller keeps growing exponentially.
+        for alg in Algorithm::ALL {
+            let mut cc = new_controller_at(alg, 1000, 20_000, u64::MAX);
+            cc.on_ack(&ack(2000, 20_000));
+            assert!(cc.in_slow_start());
+            assert!(cc.window() >= 22_000, "{alg}: {}", cc.window());
         }
     }
 

@@ -145,6 +145,16 @@ impl Olia {
         self
     }
 
+    /// Starts from a window another controller built up: `cwnd` and `ssthresh` as given, out
+    /// of recovery, no loss interval counted yet; the coupling comes with the next update (see
+    /// [`new_controller_at`](super::new_controller_at)).
+    pub fn with_window(mut self, cwnd: u64, ssthresh: u64) -> Olia {
+        self.win.take_over(cwnd, ssthresh);
+        (self.ca_bytes_acked, self.credit, self.between_losses, self.since_loss) = (0, 0.0, 0, 0);
+        self.coupling = None;
+        self
+    }
+
     /// This subflow's `alpha_r` from the last coupling update; `None` when the increase is
     /// Reno's (see the module docs).
     pub fn alpha(&self) -> Option<f64> {

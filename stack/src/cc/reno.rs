@@ -35,6 +35,14 @@ impl Reno {
         self
     }
 
+    /// Starts from a window another controller built up: `cwnd` and `ssthresh` as given, out
+    /// of recovery, the byte counter empty (see [`new_controller_at`](super::new_controller_at)).
+    pub fn with_window(mut self, cwnd: u64, ssthresh: u64) -> Reno {
+        self.win.take_over(cwnd, ssthresh);
+        self.ca_bytes_acked = 0;
+        self
+    }
+
     /// [`on_ack`](CongestionControl::on_ack) with one SMSS of congestion-avoidance growth per
     /// `per_mss(cwnd)` bytes acknowledged (RFC 3465 byte counting) instead of per `cwnd`: Reno
     /// passes `cwnd` itself, LIA, which is Reno with a coupled increase, a larger divisor.

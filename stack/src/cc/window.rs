@@ -62,6 +62,16 @@ impl WindowState {
         self.hystart = HyStart::new(on);
     }
 
+    /// Takes over a window another controller built up (the application switched the subflow's
+    /// algorithm): `cwnd` and `ssthresh` as they were, out of recovery. HyStart++ stays on only
+    /// while `ssthresh` is still the initial one (RFC 9406 §4.3: the initial slow start only).
+    pub(super) fn take_over(&mut self, cwnd: u64, ssthresh: u64) {
+        self.cwnd = cwnd;
+        self.ssthresh = ssthresh;
+        self.in_recovery = false;
+        self.rto_backoff = false;
+    }
+
     /// The first half of every controller's `on_ack`: the timeout backoff, recovery, slow start
     /// and app-limited rules. The rest is the controller's congestion avoidance.
     pub(super) fn on_ack(&mut self, ev: &AckEvent) -> AckStep {

@@ -5,6 +5,8 @@
 use core::ops::Range;
 use std::collections::VecDeque;
 
+use crate::range_set::RangeSet;
+
 /// `len` bytes at relative subflow sequence `ssn` carry DSNs from `dsn`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Sent {
@@ -60,9 +62,16 @@ impl InFlight {
         self.sent.iter().map(|s| s.dsn..s.dsn + s.len)
     }
 
-    /// Forgets everything (the subflow is gone).
-    pub(super) fn clear(&mut self) {
-        self.sent.clear();
+    /// Forgets all but the bytes within `keep`: the rest was handed to other subflows (with an
+    /// empty `keep`, everything).
+    pub(super) fn retain_within(&mut self, keep: &RangeSet) {
+        let sent = core::mem::take(&mut self.sent);
+        for s in sent {
+            for r in keep.iter_within(s.dsn..s.dsn + s.len) {
+                let offset = r.start - s.dsn;
+                self.sent.push_back(Sent { dsn: r.start, ssn: s.ssn + offset, len: r.end - r.start });
+            }
+        }
     }
 }
 
@@ -83,6 +92,21 @@ mod tests {
         f.release(226);
         assert_eq!(f.dsn_ranges().collect::<Vec<_>>(), vec![5025..5050]);
         f.release(251);
+        assert_eq!(f.dsn_ranges().count(), 0);
+    }
+
+    #[test]
+    fn keeps_only_what_is_asked_with_its_subflow_sequence_numbers() {
+        let mut f = InFlight::default();
+        f.push(1000, 1, 200);
+        f.push(5000, 201, 100);
+        f.retain_within(&[1050..1100, 1150..5050].into_iter().collect());
+        assert_eq!(f.dsn_ranges().collect::<Vec<_>>(), vec![1050..1100, 1150..1200, 5000..5050]);
+        // Each kept piece keeps its own SSN: releasing up to SSN 176 (DSN 1175) trims the second.
+        f.release(176);
+        assert_eq!(f.dsn_ranges().collect::<Vec<_>>(), vec![1175..1200, 5000..5050]);
+        assert!(f.holds(5049) && !f.holds(5050));
+        f.retain_within(&RangeSet::new());
         assert_eq!(f.dsn_ranges().count(), 0);
     }
 }

@@ -173,6 +173,7 @@ impl Connection {
         }
         let was_mptcp = self.mode == Mode::Mptcp;
         self.mode = Mode::Fallback(reason);
+        self.unpin_all();
         // Our bytes were sent in DSN order on the one subflow: they map linearly (§3.7).
         self.tx_linear = Some((1, self.local_key.idsn().wrapping_add(1)));
         if let Some(p) = self.paths.first_mut() {
@@ -311,6 +312,9 @@ impl Connection {
         if ack > self.data_una {
             self.data_una = ack;
             self.reinject.remove_below(ack);
+            for p in &mut self.paths {
+                p.pinned.remove_below(ack);
+            }
             self.send.release_below(ack.min(self.send.end()));
             self.events.push_back(ConnEvent::Writable);
             if self.local_fin.is_some_and(|f| ack > f) {
@@ -366,6 +370,7 @@ impl Connection {
     /// an infinite mapping.
     fn on_mp_fail(&mut self, dsn: u64) {
         if self.paths.len() == 1 && dsn >= self.data_una && dsn <= self.snd_nxt && !self.send_infinite {
+            self.unpin_all();
             self.snd_nxt = dsn;
             self.send_infinite = true;
         }

@@ -59,6 +59,8 @@ pub enum SubflowError {
     NoSuchSubflow,
     /// The connection is closing or closed.
     Closed,
+    /// A subflow option's value is out of range.
+    InvalidValue,
 }
 
 impl core::fmt::Display for SubflowError {
@@ -69,6 +71,7 @@ impl core::fmt::Display for SubflowError {
             SubflowError::AddressFamily => "local and remote address families differ",
             SubflowError::NoSuchSubflow => "no such subflow",
             SubflowError::Closed => "the connection is closed",
+            SubflowError::InvalidValue => "invalid value for a subflow option",
         })
     }
 }

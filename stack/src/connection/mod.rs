@@ -10,8 +10,10 @@
 mod in_flight;
 mod input;
 mod join;
+mod options;
 mod output;
 pub mod path_manager;
+mod pinned;
 mod recv_buf;
 mod rx_map;
 mod send_buf;
@@ -21,6 +23,7 @@ use core::net::SocketAddr;
 use core::time::Duration;
 use std::collections::VecDeque;
 
+use crate::cc;
 use crate::crypto::Key;
 use crate::range_set::RangeSet;
 use crate::scheduler::{Scheduler, SchedulerKind, new_scheduler};
@@ -30,6 +33,7 @@ use crate::wire::mptcp::{AddAddrRepr, ResetReason};
 use in_flight::InFlight;
 use join::Join;
 pub use join::SubflowError;
+pub use options::{SubflowOption, SubflowOptionKind};
 use path_manager::{AddressBook, LocalAddress, PathManagerKind};
 use recv_buf::RecvBuffer;
 use rx_map::{MapError, RxMaps};
@@ -190,6 +194,8 @@ pub struct ConnectionStats {
     pub subflows: Vec<SubflowSnapshot>,
     /// The scheduler in use.
     pub scheduler: SchedulerKind,
+    /// The congestion control of new subflows (each subflow's own is in its snapshot).
+    pub congestion_control: cc::Algorithm,
     /// Joins refused or failed (bad HMAC, missing option, no fourth ACK).
     pub join_failures: u64,
     /// ADD_ADDR options ignored for a bad HMAC.
@@ -218,6 +224,16 @@ pub struct SubflowSnapshot {
     pub cwnd: u64,
     /// Slow-start threshold.
     pub ssthresh: u64,
+    /// The payload one segment carries at most now (the send MSS, less the options).
+    pub mss: u16,
+    /// Retransmission timeout (RFC 6298).
+    pub rto: Duration,
+    /// The IPv4 TOS / IPv6 traffic class of its packets.
+    pub traffic_class: u8,
+    /// Small segments go out at once (`false`: Nagle's algorithm).
+    pub nodelay: bool,
+    /// Its congestion-control algorithm.
+    pub congestion_control: cc::Algorithm,
     /// Counters.
     pub stats: SubflowStats,
     /// A backup subflow (our choice or the peer's).
@@ -256,6 +272,10 @@ struct Path {
     redundant_next: u64,
     /// Closed on purpose (REMOVE_ADDR, the application): not to be re-opened.
     retired: bool,
+    /// DSNs written for this subflow only (`write_on`), until DATA_ACKed; `pin_queue` holds
+    /// those of them not sent yet.
+    pinned: RangeSet,
+    pin_queue: RangeSet,
     /// The path manager has noted its end.
     failure_noted: bool,
     /// This subflow still owes the peer a pure ACK carrying our DATA_FIN.
@@ -283,6 +303,30 @@ impl Path {
     /// The initial subflow, or a join whose handshake completed at the MPTCP level (§3.2).
     fn joined_ok(&self) -> bool {
         self.join.as_ref().is_none_or(|j| j.confirmed)
+    }
+
+    fn snapshot(&self) -> SubflowSnapshot {
+        let sf = &self.sf;
+        SubflowSnapshot {
+            id: sf.id(),
+            local: sf.local(),
+            remote: sf.remote(),
+            state: sf.state(),
+            srtt: sf.srtt(),
+            rttvar: sf.rttvar(),
+            cwnd: sf.cwnd(),
+            ssthresh: sf.ssthresh(),
+            mss: u16::try_from(sf.send_mss()).unwrap_or(u16::MAX),
+            rto: sf.rto(),
+            traffic_class: sf.traffic_class(),
+            nodelay: sf.nodelay(),
+            congestion_control: sf.congestion_control(),
+            stats: sf.stats(),
+            backup: self.is_backup(),
+            address_ids: (self.local_id, self.remote_id),
+            fully_established: sf.state().is_synchronized() && self.joined_ok(),
+            joined: self.join.is_some(),
+        }
     }
 }
 
@@ -358,6 +402,9 @@ pub struct Connection {
     pm_due: bool,
     /// The scheduler's candidates, a buffer reused for every segment.
     candidate_buf: Vec<crate::scheduler::Candidate>,
+    /// Ranges written with `write_on` that the data stream has not reached yet, in DSN order,
+    /// each with its subflow.
+    pending_pins: VecDeque<(core::ops::Range<u64>, SubflowId)>,
 }
 
 impl Connection {
@@ -421,6 +468,7 @@ impl Connection {
             pm_ran_at: Instant::ZERO,
             candidate_buf: Vec::new(),
             pm_due: false,
+            pending_pins: VecDeque::new(),
             role,
             mode: Mode::Handshake,
             checksum: config.checksum,
@@ -470,6 +518,8 @@ impl Connection {
             snd_una_seen: 0,
             redundant_next: 0,
             retired: false,
+            pinned: RangeSet::new(),
+            pin_queue: RangeSet::new(),
             failure_noted: false,
             data_fin_due: false,
             rst_reason: None,
@@ -525,9 +575,12 @@ impl Connection {
         tuples
     }
 
-    /// Can every subflow and this connection be forgotten?
+    /// Can every subflow and this connection be forgotten? Not while the application has
+    /// data left to read.
     pub fn is_drained(&self) -> bool {
-        self.closed.is_some() && self.paths.iter().all(|p| p.sf.state() == TcpState::Closed && !p.sf.rst_pending())
+        self.closed.is_some()
+            && self.recv.readable() == 0
+            && self.paths.iter().all(|p| p.sf.state() == TcpState::Closed && !p.sf.rst_pending())
     }
 
     /// The next connection event.
@@ -541,30 +594,19 @@ impl Connection {
             token: matches!(self.mode, Mode::Mptcp).then(|| self.local_key.token().0),
             bytes_acked: self.data_una - self.local_key.idsn().wrapping_add(1),
             bytes_read: self.bytes_read,
-            subflows: self
-                .paths
-                .iter()
-                .map(|p| SubflowSnapshot {
-                    id: p.sf.id(),
-                    local: p.sf.local(),
-                    remote: p.sf.remote(),
-                    state: p.sf.state(),
-                    srtt: p.sf.srtt(),
-                    rttvar: p.sf.rttvar(),
-                    cwnd: p.sf.cwnd(),
-                    ssthresh: p.sf.ssthresh(),
-                    stats: p.sf.stats(),
-                    backup: p.is_backup(),
-                    address_ids: (p.local_id, p.remote_id),
-                    fully_established: p.sf.state().is_synchronized() && p.joined_ok(),
-                    joined: p.join.is_some(),
-                })
-                .collect(),
+            subflows: self.paths.iter().map(Path::snapshot).collect(),
             scheduler: self.scheduler.kind(),
+            congestion_control: self.config.tcp.congestion_control,
             join_failures: self.stats_join_failures,
             bad_add_addr: self.counters.bad_add_addr,
             bytes_reinjected: self.counters.bytes_reinjected,
         }
+    }
+
+    /// One subflow's snapshot, as in [`ConnectionStats::subflows`]; `None` for an id this
+    /// connection does not know (or has forgotten).
+    pub fn subflow_snapshot(&self, id: SubflowId) -> Option<SubflowSnapshot> {
+        self.paths.iter().find(|p| p.sf.id() == id).map(Path::snapshot)
     }
 
     // ----- application side -----
@@ -717,6 +759,7 @@ impl Connection {
             }
             let rtos = p.sf.rto_count();
             if p.sf.ended().is_some() {
+                self.unpin(i);
                 self.reinject_from(i);
             } else if rtos > p.rto_seen {
                 p.rto_seen = rtos;
@@ -735,27 +778,32 @@ impl Connection {
     }
 
     /// Before subflow `i` takes an ACK: a coupled controller (RFC 6356 LIA, OLIA) gets the
-    /// current view of every subflow that carries data (backups count only while in use).
+    /// current view of every subflow that carries data (backups count only while in use) and is
+    /// coupled too (the application may run some subflows uncoupled).
     fn refresh_coupling(&mut self, i: usize) {
         if !self.paths[i].sf.is_coupled() {
             return;
         }
-        let members: Vec<usize> =
-            (0..self.paths.len()).filter(|&j| j == i || (self.usable(j) && !self.paths[j].is_backup())).collect();
+        let member = |j: usize| self.usable(j) && !self.paths[j].is_backup() && self.paths[j].sf.is_coupled();
+        let members: Vec<usize> = (0..self.paths.len()).filter(|&j| j == i || member(j)).collect();
         let snaps: Vec<_> = members.iter().map(|&j| self.paths[j].sf.coupling_snapshot()).collect();
         let this = members.iter().position(|&j| j == i).unwrap_or(0);
         self.paths[i].sf.coupling_update(&crate::cc::CouplingInfo { subflows: &snaps, this });
     }
 
-    /// Queues what subflow `i` carries unacknowledged for sending on the others.
+    /// Queues what subflow `i` carries unacknowledged for sending on the others, but for the
+    /// bytes pinned to it (it retransmits those itself; see [`pinned`]).
     fn reinject_from(&mut self, i: usize) {
         let una = self.data_una;
-        for r in self.paths[i].in_flight.dsn_ranges() {
+        let p = &mut self.paths[i];
+        for r in p.in_flight.dsn_ranges() {
             if r.end > una {
-                self.reinject.insert(r.start.max(una)..r.end);
+                for gap in p.pinned.gaps_in(r.start.max(una)..r.end) {
+                    self.reinject.insert(gap);
+                }
             }
         }
-        self.paths[i].in_flight.clear();
+        p.in_flight.retain_within(&p.pinned);
     }
 
     fn after_subflow_changes(&mut self) {

@@ -24,7 +24,7 @@ impl Connection {
         self.start_local_fin(now);
         let pending = self.send.end() > self.snd_nxt || !self.reinject.is_empty();
         for p in &mut self.paths {
-            p.sf.set_app_pending(pending);
+            p.sf.set_app_pending(pending || !p.pin_queue.is_empty());
         }
         let n = self.paths.len();
         for k in 0..n {
@@ -60,7 +60,7 @@ impl Connection {
     /// fallback the subflow's FIN.
     fn start_local_fin(&mut self, now: Instant) {
         let Some(fin) = self.local_fin else { return };
-        if self.snd_nxt != fin || self.closed.is_some() {
+        if self.snd_nxt != fin || self.closed.is_some() || self.pins_queued() {
             return;
         }
         match self.mode {
@@ -82,14 +82,18 @@ impl Connection {
 
     /// The subflows that may carry data now, as the scheduler sees them. A subflow with data in
     /// flight whose room is less than a full segment (or what is left to send) shows none:
-    /// sender SWS avoidance (RFC 9293 §3.8.6.2.1) keeps it waiting for the ACK clock.
+    /// sender SWS avoidance (RFC 9293 §3.8.6.2.1) keeps it waiting for the ACK clock. Neither
+    /// does one with Nagle's algorithm on, data in flight and less than a full segment to send
+    /// (RFC 9293 §3.7.4).
     fn candidates(&self, out: &mut Vec<Candidate>) {
-        let waiting = (self.send.end().saturating_sub(self.snd_nxt)).max(self.reinject.total_bytes()).max(1);
+        let waiting = (self.stream_end().saturating_sub(self.snd_nxt)).max(self.reinject.total_bytes()).max(1);
         out.clear();
         for i in (0..self.paths.len()).filter(|&i| self.usable(i)) {
             let sf = &self.paths[i].sf;
-            let room = sf.send_capacity() as u64;
-            let capacity = if room >= waiting.min(sf.send_mss() as u64) || sf.idle() { room } else { 0 };
+            let (room, mss) = (sf.send_capacity() as u64, sf.send_mss() as u64);
+            let waiting = waiting.max(self.paths[i].pin_queue.total_bytes());
+            let nagle = !sf.nodelay() && !sf.idle() && waiting < mss;
+            let capacity = if !nagle && (room >= waiting.min(mss) || sf.idle()) { room } else { 0 };
             out.push(Candidate {
                 index: i,
                 srtt: sf.srtt(),
@@ -109,8 +113,9 @@ impl Connection {
         if self.closed.is_some() || self.mode == Mode::Handshake && self.role == Role::Server {
             return None;
         }
+        self.assign_pins();
         let copies_due = self.scheduler.redundant() && self.snd_nxt > self.data_una;
-        if self.reinject.is_empty() && self.send.end() == self.snd_nxt && !copies_due {
+        if self.reinject.is_empty() && self.send.end() == self.snd_nxt && !copies_due && !self.pins_queued() {
             return None;
         }
         // One buffer for the candidates, kept across calls: this runs for every segment.
@@ -127,16 +132,20 @@ impl Connection {
         }
         if self.scheduler.redundant() {
             for c in candidates.iter().filter(|c| c.capacity > 0) {
-                let from = self.paths[c.index].redundant_next.max(self.data_una);
-                if from < self.snd_nxt {
-                    let len = (self.snd_nxt - from).min(u64::from(c.mss)) as usize;
-                    let out = self.send_on(c.index, now, from, len)?;
-                    self.paths[c.index].redundant_next = from + out.payload.len() as u64;
+                // Pinned bytes are not copied (see `pinned`).
+                let copy = self.first_unpinned(self.paths[c.index].redundant_next.max(self.data_una)..self.snd_nxt);
+                if !copy.is_empty() {
+                    let len = (copy.end - copy.start).min(u64::from(c.mss)) as usize;
+                    let out = self.send_on(c.index, now, copy.start, len)?;
+                    self.paths[c.index].redundant_next = copy.start + out.payload.len() as u64;
                     return Some((c.index, out));
                 }
             }
         }
-        let unsent = self.send.end().saturating_sub(self.snd_nxt);
+        if let Some(out) = self.schedule_pinned(now, candidates) {
+            return Some(out);
+        }
+        let unsent = self.stream_end().saturating_sub(self.snd_nxt);
         if unsent == 0 {
             return None;
         }
@@ -175,6 +184,7 @@ impl Connection {
         if self.scheduler.redundant() {
             self.paths[i].redundant_next = self.snd_nxt;
         }
+        self.assign_pins();
         if self.send_infinite {
             self.send_infinite = false;
             self.fall_back(FallbackReason::ChecksumFailed);
@@ -190,9 +200,21 @@ impl Connection {
                 self.reinject.remove(r);
                 continue;
             }
-            let ctx = Context { unsent: r.end - r.start, window_room: u64::MAX };
+            // §3.3.4: data sent before lies within the peer's window; the bytes pinned to a
+            // subflow that ended before sending them may not.
+            let window_room = match self.mode {
+                Mode::Mptcp => self.peer_edge.saturating_sub(r.start),
+                _ => u64::MAX,
+            };
+            if window_room == 0 {
+                for p in &mut self.paths {
+                    p.sf.arm_persist(now);
+                }
+                return None;
+            }
+            let ctx = Context { unsent: r.end - r.start, window_room };
             let i = self.scheduler.pick(candidates, &ctx)?;
-            let len = (r.end - r.start).min(self.paths[i].sf.send_mss() as u64) as usize;
+            let len = (r.end - r.start).min(self.paths[i].sf.send_mss() as u64).min(window_room) as usize;
             let out = self.send_on(i, now, r.start, len)?;
             let sent = out.payload.len() as u64;
             self.reinject.remove(r.start..r.start + sent);
@@ -214,9 +236,14 @@ impl Connection {
         let Some(slow) = (0..self.paths.len()).find(|&j| j != fast && self.paths[j].in_flight.holds(una)) else {
             return false;
         };
-        self.unblocked_at = Some(una);
         let mss = self.paths[fast].sf.send_mss() as u64;
-        self.reinject.insert(una..(una + mss).min(self.snd_nxt));
+        // Pinned bytes stay on their subflow (see `pinned`).
+        let copy = self.first_unpinned(una..(una + mss).min(self.snd_nxt));
+        if copy.start != una {
+            return false;
+        }
+        self.unblocked_at = Some(una);
+        self.reinject.insert(copy);
         let rtt = self.paths[slow].sf.srtt().unwrap_or_default();
         if self.last_penalty.is_none_or(|t| now - t >= rtt) {
             self.last_penalty = Some(now);
@@ -226,7 +253,7 @@ impl Connection {
     }
 
     /// Sends up to `len` bytes from DSN `dsn` on subflow `i`, with their mapping.
-    fn send_on(&mut self, i: usize, now: Instant, dsn: u64, len: usize) -> Option<Outgoing> {
+    pub(super) fn send_on(&mut self, i: usize, now: Instant, dsn: u64, len: usize) -> Option<Outgoing> {
         let payload = self.send.slice(dsn, len);
         if payload.is_empty() {
             return None;

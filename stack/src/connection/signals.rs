@@ -82,6 +82,7 @@ impl Connection {
     /// Stops using subflow `i`: its unacknowledged data goes to the other subflows (§3.3.6),
     /// and it closes with a FIN (or a RST with `abort`).
     pub(super) fn retire_path(&mut self, i: usize, abort: bool) {
+        self.unpin(i);
         self.reinject_from(i);
         let p = &mut self.paths[i];
         p.retired = true;
@@ -274,7 +275,7 @@ impl Connection {
         Ok(())
     }
 
-    fn path_index(&self, id: SubflowId) -> Result<usize, SubflowError> {
+    pub(super) fn path_index(&self, id: SubflowId) -> Result<usize, SubflowError> {
         self.paths.iter().position(|p| p.sf.id() == id).ok_or(SubflowError::NoSuchSubflow)
     }
 }

@@ -13,6 +13,7 @@
 //! the first payload byte 1 — exactly the relative subflow sequence number of RFC 8684 §3.3.1)
 //! and converted at the wire.
 
+mod controls;
 mod recv;
 pub mod rtt;
 pub mod scoreboard;
@@ -281,6 +282,13 @@ pub struct Subflow {
     rst_pending: bool,
     ended: Option<SubflowEnd>,
     stats: SubflowStats,
+    // --- the application's controls (see `controls`) ---
+    /// Small segments go out at once (TCP_NODELAY); `false` is Nagle's algorithm.
+    nodelay: bool,
+    /// The application's cap on the segment size (TCP_MAXSEG).
+    mss_cap: Option<u16>,
+    /// The IPv4 TOS / IPv6 traffic class of every packet.
+    traffic_class: u8,
 }
 
 /// Wire sequence number `wire` as a relative offset near `reference` (relative); `None` when it
@@ -360,6 +368,9 @@ impl Subflow {
             rst_pending: false,
             ended: None,
             stats: SubflowStats::default(),
+            nodelay: true,
+            mss_cap: None,
+            traffic_class: 0,
         }
     }
 
@@ -506,7 +517,10 @@ impl Subflow {
     /// The payload that fits one segment, given `option_overhead` bytes of MPTCP options.
     pub fn send_mss(&self) -> usize {
         let ts = if self.ts_ok { 12 } else { 0 };
-        usize::from(self.peer_mss).saturating_sub(ts + self.option_overhead).max(64)
+        // RFC 9293 §3.7.1: the peer's MSS, within what we can send (ours, under the
+        // application's cap), less the options every segment carries.
+        let mss = self.peer_mss.min(self.max_segment_size());
+        usize::from(mss).saturating_sub(ts + self.option_overhead).max(64)
     }
 
     /// Sets the MPTCP option bytes every data segment carries (0 after fallback).

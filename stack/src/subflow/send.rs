@@ -205,7 +205,8 @@ impl Subflow {
         }
         // Segments marked for sending: SYN, FIN, fast retransmissions.
         if self.to_send > 0
-            && let Some(i) = self.tx.iter().position(|s| s.needs_send)
+            && let Some(seq) = self.tx.iter().find(|s| s.needs_send).map(|s| s.seq)
+            && let Some(i) = self.resend_index(seq)
         {
             return Some(self.send_queued(now, i));
         }
@@ -269,7 +270,7 @@ impl Subflow {
             // segments are skipped except the one at SND.UNA (RFC 2018 §5).
             self.rto_cursor = self.rto_cursor.max(self.snd_una);
             while self.rto_cursor < high {
-                let i = self.tx_index(self.rto_cursor)?;
+                let i = self.resend_index(self.rto_cursor)?;
                 let range = self.tx[i].seq..self.tx[i].end();
                 if self.sack_ok && range.start != self.snd_una && self.scoreboard.is_sacked(range.clone()) {
                     self.rto_cursor = range.end;
@@ -295,13 +296,13 @@ impl Subflow {
         let new_data_ok = self.app_pending && (self.snd_una + self.snd_wnd) > self.snd_nxt;
         match self.scoreboard.next_seg(self.snd_una, self.snd_nxt, mss, new_data_ok) {
             NextSeg::Retransmit(r) => {
-                let i = self.tx_index(r.start)?;
+                let i = self.resend_index(r.start)?;
                 self.scoreboard.on_retransmit(self.tx[i].seq..self.tx[i].end());
                 Some(self.send_queued(now, i))
             }
             NextSeg::Rescue(r) => {
                 // RFC 6675 §4 rule 4: the segment holding the highest unSACKed octet.
-                let i = self.tx_index(r.end - 1)?;
+                let i = self.resend_index(r.end - 1)?;
                 self.scoreboard.on_rescue();
                 Some(self.send_queued(now, i))
             }
@@ -318,6 +319,26 @@ impl Subflow {
     fn tx_index(&self, seq: u64) -> Option<usize> {
         let i = self.tx.partition_point(|s| s.end() <= seq);
         (i < self.tx.len() && self.tx[i].seq <= seq).then_some(i)
+    }
+
+    /// [`tx_index`](Self::tx_index) for a segment about to be sent again: one longer than the
+    /// current send MSS (the application lowered it, TCP_MAXSEG, as for a smaller path MTU) is
+    /// first cut into pieces that fit, each with the segment's mapping (RFC 8684 §3.3.1: a
+    /// mapping may span segments), send time and marks.
+    fn resend_index(&mut self, seq: u64) -> Option<usize> {
+        let mut j = self.tx_index(seq)?;
+        let mss = self.send_mss();
+        while self.tx[j].payload.len() > mss {
+            let seg = &mut self.tx[j];
+            let payload = seg.payload.split_off(mss);
+            let tail = TxSeg { seq: seg.seq + mss as u64, payload, ..seg.clone() };
+            if tail.needs_send {
+                self.to_send += 1;
+            }
+            j += 1;
+            self.tx.insert(j, tail);
+        }
+        self.tx_index(seq)
     }
 
     /// Processes the ACK field and SACK blocks of an acceptable segment (RFC 9293 §3.10.7.4
@@ -635,7 +656,7 @@ impl Subflow {
         let mut seg = SegmentRepr {
             src: self.local.ip(),
             dst: self.remote.ip(),
-            tos: 0,
+            tos: self.traffic_class,
             hop_limit: 64,
             src_port: self.local.port(),
             dst_port: self.remote.port(),
@@ -648,7 +669,7 @@ impl Subflow {
         };
         let options = &mut seg.options;
         if syn {
-            options.mss = Some(self.config.mss);
+            options.mss = Some(self.max_segment_size());
             if self.state == TcpState::SynSent || self.snd_wscale > 0 || self.rcv_wscale > 0 {
                 options.window_scale = Some(self.rcv_wscale);
             }
