@@ -277,7 +277,9 @@ fn bench_kernel_alone_uses_every_path() {
         assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
         return;
     }
-    let r = bench_json(&["--peer", "kernel", "--paths", "2", "--bytes", "4M"], 0);
+    // Shaped so that the transfer outlasts the kernel's join: unshaped, 4 MiB can be over
+    // before its path manager opens the second subflow ("1 of 2 paths in use").
+    let r = bench_json(&["--peer", "kernel", "--paths", "2", "--bytes", "4M", "--rate", "20mbit"], 0);
     assert_eq!(r["stack"], Value::Null);
     assert_peer(&r["kernel"], 2);
     let paths: Vec<_> = r["kernel"]["subflows"].as_array().unwrap().iter().map(|s| s["path"].clone()).collect();

@@ -1,8 +1,8 @@
 //! Cross-crate tests of the MPTCP stack live in `tests/`; the data they share (kernel traces,
 //! crypto vectors) lives in `data/`. This library holds the helpers the simulator tests share,
 //! [`multi_host`] (several connections on one endpoint, every event recorded), and for the tests
-//! against the Linux kernel [`netns`], their namespaces, and [`interop`], the kernel's sockets and
-//! the stack's event loop on either side.
+//! against the Linux kernel [`netns`], their namespaces, [`interop`], the kernel's sockets and
+//! the stack's event loop on either side, and [`socket_api`], for the socket API's.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -16,9 +16,11 @@ use mptcp_tun_driver::link::LinkConfig;
 use mptcp_tun_driver::sim::{EndpointHost, Host, PathConfig, Simulator};
 use mptcp_tun_driver::transfer::Role;
 
+pub mod capi;
 pub mod interop;
 pub mod multi_host;
 pub mod netns;
+pub mod socket_api;
 pub mod stall;
 pub mod stepped_host;
 

@@ -681,7 +681,10 @@ fn tun_device_down_mid_transfer_data_completes_on_the_other() {
     let at = seen_rx.try_recv().expect("the device went down mid-transfer");
     let initial = o.subflow(topo.stack_addr_on(0), topo.kernel_addr);
     let dead = o.subflow(topo.stack_addr_on(1), topo.kernel_addr);
-    assert!(dead.stats.bytes_sent < at.stats.bytes_sent + MIB, "the dead path carried little more: {dead:#?}");
+    // After the device goes down the subflow may still fill its window (every packet dropped
+    // at the device) before its first retransmission timeout stalls it; little beyond that.
+    let bound = at.stats.bytes_sent + at.cwnd + MIB;
+    assert!(dead.stats.bytes_sent < bound, "the dead path carried little more than a window: {at:#?} then {dead:#?}");
     assert!(initial.stats.bytes_sent > bytes / 4, "the initial subflow carried the rest: {:#?}", o.stats());
 }
 

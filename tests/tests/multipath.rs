@@ -1,15 +1,22 @@
 //! Multipath in the simulator: MP_JOIN over several paths, aggregation, failover, backup
-//! paths, ndiffports, the manual path manager, and joins that must be refused. Every transfer
-//! is checked end to end (SHA-256 of what was sent against what arrived).
+//! paths, ndiffports, the manual path manager, joins that must be refused, a subflow one side
+//! closes while the connection goes on, and subflows reset after the connection's close. Every
+//! transfer is checked end to end (SHA-256 of what was sent against what arrived, or byte for
+//! byte against the seeded stream).
 
+use std::cell::RefCell;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
 use std::time::Duration;
 
 use mptcp_stack::connection::path_manager::{LocalAddress, PathManagerKind};
-use mptcp_stack::connection::{CloseReason, ConnectionStats};
+use mptcp_stack::connection::{CloseReason, ConnEvent, ConnectionStats, SubflowSnapshot};
 use mptcp_stack::endpoint::EndpointConfig;
+use mptcp_stack::subflow::{SubflowEnd, SubflowId, TcpState};
 use mptcp_stack::time::Instant;
-use mptcp_stack::wire::ChecksumMode;
 use mptcp_stack::wire::mptcp::JoinRepr;
+use mptcp_stack::wire::{ChecksumMode, MptcpOptions, TcpFlags};
+use mptcp_tests::multi_host::{HasMulti, MultiHost, assert_flow_intact, multi_pair, run_multi_to_close};
 use mptcp_tests::stall::StallWatch;
 use mptcp_tests::*;
 use mptcp_tun_driver::link::LinkConfig;
@@ -386,7 +393,8 @@ fn remove_addr_goes_on_a_subflow_that_stays() {
 fn failed_subflows_are_forgotten_beyond_a_bound() {
     // Every join the client tries is refused (its third ACK's HMAC is corrupted on the way):
     // a long-lived connection that keeps trying must not keep every dead subflow.
-    let bytes = 1 << 20;
+    // More than the send buffer holds: the client is still writing when the join comes up.
+    let bytes = 8 << 20;
     let mut base = EndpointConfig::default();
     base.connection.path_manager = PathManagerKind::Manual;
     let (c, s) = multipath_configs(2, &base);
@@ -412,4 +420,158 @@ fn failed_subflows_are_forgotten_beyond_a_bound() {
     assert!(server.subflows.len() <= 18, "also by the responder: {} kept", server.subflows.len());
     assert!(client.subflows.iter().map(|s| s.id).max() >= Some(40), "ids keep counting up");
     assert!(server.join_failures >= 40, "every join was refused: {}", server.join_failures);
+}
+
+/// A client and a server over two paths, both with the manual path manager (no subflow but the
+/// ones a test opens), the client's flow 0 sending `bytes` (echoed with `echo`).
+fn manual_multi_sim(bytes: u64, seed: u64, echo: bool) -> Simulator<MultiHost, MultiHost> {
+    let mut base = EndpointConfig::default();
+    base.connection.path_manager = PathManagerKind::Manual;
+    let (c, s) = multipath_configs(2, &base);
+    let (c, s) = multi_pair(c, s, bytes, seed, echo);
+    network(c, s, &[link(50, 10), link(50, 10)], seed)
+}
+
+/// Opens the client's subflow from its address on path 1 to the server's once the connection
+/// can take it, and runs until it carried data; returns its snapshot on the client and on the
+/// server.
+fn open_path_1<A: Host + HasMulti, B: Host + HasMulti>(
+    sim: &mut Simulator<A, B>,
+) -> (SubflowSnapshot, SubflowSnapshot) {
+    let can_join = |h: &MultiHost| h.endpoint.connection(h.flows[0].handle).is_some_and(|c| c.can_join());
+    sim.run_until(|a, _, _| can_join(a.multi()), Instant::from_millis(5000)).expect("fully established");
+    let port = sim.a().multi().stats(0).expect("client").subflows[0].remote.port();
+    let (local, remote) = (SocketAddr::new(client_addr(1), 0), SocketAddr::new(server_addr(1), port));
+    let id = sim.a_mut().multi_mut().with_connection(0, |c| c.open_subflow(local, remote, false));
+    let id = id.expect("the connection").expect("a subflow can be opened");
+    let ours = |h: &MultiHost| h.stats(0).and_then(|s| s.subflows.into_iter().find(|s| s.id == id));
+    let carried = |s: &SubflowSnapshot| s.fully_established && s.stats.bytes_acked > 0;
+    let r = sim.run_until(|a, _, _| ours(a.multi()).is_some_and(|s| carried(&s)), sim.now() + Duration::from_secs(5));
+    r.expect("the subflow comes up and carries data");
+    let client = ours(sim.a().multi()).expect("just seen");
+    let server = sim.b().multi().stats(0).expect("server").subflows.into_iter().find(|s| s.remote == client.local);
+    (client, server.expect("the server's side of it"))
+}
+
+/// The `SubflowClosed` events of flow 0 and when they came.
+fn subflow_ends(h: &MultiHost) -> Vec<(Instant, SubflowId, SubflowEnd)> {
+    let events = h.conn_events(0).into_iter();
+    events
+        .filter_map(|(t, e)| if let ConnEvent::SubflowClosed(id, end) = e { Some((t, id, end)) } else { None })
+        .collect()
+}
+
+#[test]
+fn a_subflow_closed_gracefully_by_one_side_is_closed_by_the_other_at_once() {
+    // RFC 8684 §3.3.3: a subflow FIN ends that subflow, not the connection. The side that gets
+    // it closes its own side too (as the kernel does since "mptcp: close subflow when receiving
+    // TCP+FIN"), so that both ends report the subflow closed within a few round trips, not when
+    // the connection ends; the data it held in flight either way goes on the other subflow.
+    for client_closes in [true, false] {
+        let bytes = 24 << 20;
+        let mut sim = manual_multi_sim(bytes, 20, true);
+        let (client_sf, server_sf) = open_path_1(&mut sim);
+        sim.run_for(Duration::from_millis(300)).expect("runs");
+        let now = sim.now();
+        let (closer, id) = if client_closes { (sim.a_mut(), client_sf.id) } else { (sim.b_mut(), server_sf.id) };
+        closer.with_connection(0, |c| c.close_subflow(id, false, now)).expect("the connection").expect("closes");
+        let initial_before =
+            [sim.a().stats(0), sim.b().stats(0)].map(|s| s.expect("live").subflows[0].stats.bytes_sent);
+        let both_reported = |a: &MultiHost, b: &MultiHost| {
+            subflow_ends(a).iter().any(|e| e.1 == client_sf.id) && subflow_ends(b).iter().any(|e| e.1 == server_sf.id)
+        };
+        let r = sim.run_until(|a, b, _| both_reported(a, b), now + Duration::from_secs(2));
+        r.unwrap_or_else(|e| {
+            panic!("client closes {client_closes}: {e:?}: {:#?}", [sim.a().stats(0), sim.b().stats(0)])
+        });
+        let (client, server) = (sim.a(), sim.b());
+        for (side, h, sf) in [("client", client, client_sf.id), ("server", server, server_sf.id)] {
+            let ends = subflow_ends(h);
+            assert_eq!(ends.len(), 1, "client closes {client_closes}: {side}: only that subflow ended: {ends:?}");
+            let (at, which, end) = ends[0];
+            assert_eq!((which, end), (sf, SubflowEnd::Closed), "client closes {client_closes}: {side}");
+            // Two round trips of 20 ms: its FIN, the other side's FIN, the ACKs.
+            assert!(
+                at - now < Duration::from_millis(200),
+                "client closes {client_closes}: {side}: after {:?}",
+                at - now
+            );
+            let state = h.stats(0).expect("live").subflows.into_iter().find(|s| s.id == sf).expect("kept").state;
+            assert!(matches!(state, TcpState::TimeWait | TcpState::Closed), "{side}: {state:?}");
+        }
+        // The side that got the FIN moved what that subflow held unacknowledged elsewhere.
+        let responder = if client_closes { server } else { client };
+        let reinjected = responder.stats(0).expect("live").bytes_reinjected;
+        assert!(reinjected > 0, "client closes {client_closes}: the responder's data in flight went elsewhere");
+        let reported = sim.now();
+        run_multi_to_close(&mut sim, Duration::from_secs(60));
+        let (client, server) = (sim.a(), sim.b());
+        assert_flow_intact(client, 0, server, true);
+        for (side, h, before) in [("client", client, initial_before[0]), ("server", server, initial_before[1])] {
+            let (closed_at, reason) = h.flows[0].closed.expect("closed");
+            assert_eq!(reason, CloseReason::Normal, "client closes {client_closes}: {side}");
+            assert!(closed_at - reported > Duration::from_secs(1), "{side}: the connection went on long after");
+            let initial = h.stats(0).expect("kept").subflows[0].stats.bytes_sent;
+            assert!(
+                initial > before + (4 << 20),
+                "{side}: the initial subflow carried the rest: {before} then {initial}"
+            );
+        }
+    }
+}
+
+#[test]
+fn subflows_reset_after_the_data_fin_exchange_leave_the_close_normal() {
+    // RFC 8684 §3.3.3: once both DATA_FINs are exchanged and acknowledged the connection has
+    // closed normally. The server FINs its subflows only then; the client's first answer to
+    // that FIN on each subflow (its ACK, or its own FIN) is replaced by a RST, as from a peer
+    // that already forgot the connection. Every server subflow ends reset; the connection must
+    // still report a normal close, on both sides.
+    // More than the send buffer holds: the client is still writing when the join comes up.
+    let bytes = 8 << 20;
+    let mut base = EndpointConfig::default();
+    base.connection.path_manager = PathManagerKind::Manual;
+    let (c, s) = multipath_configs(2, &base);
+    let (c, s) = multi_pair(c, s, bytes, 21, false);
+    // The acknowledgment number that acknowledges the server's FIN, by the server's address.
+    let fin_acks: Rc<RefCell<Vec<(IpAddr, u32)>>> = Default::default();
+    // When the client's answer on each path became a RST, by the client's address.
+    let resets: Rc<RefCell<Vec<(Instant, IpAddr)>>> = Default::default();
+    let (seen, wanted, done) = (Rc::clone(&fin_acks), Rc::clone(&fin_acks), Rc::clone(&resets));
+    let server = Middlebox::new(s, move |_, packet| {
+        let seg = parse(packet);
+        if seg.flags.contains(TcpFlags::FIN) {
+            seen.borrow_mut().push((seg.src, seg.seq.wrapping_add(seg.payload.len() as u32 + 1)));
+        }
+        Verdict::Pass
+    });
+    let client = Middlebox::new(c, move |now, packet| {
+        let mut seg = parse(packet);
+        let answers_fin = wanted.borrow().iter().any(|&(server, ack)| server == seg.dst && ack == seg.ack);
+        if !answers_fin || done.borrow().iter().any(|r| r.1 == seg.src) {
+            return Verdict::Pass;
+        }
+        done.borrow_mut().push((now, seg.src));
+        seg.flags = TcpFlags::RST | TcpFlags::ACK;
+        seg.options.mptcp = MptcpOptions::default();
+        seg.payload = &[];
+        let mut out = vec![0; packet.len()];
+        let (n, _) = seg.emit(&mut out, ChecksumMode::Full).expect("fits");
+        out.truncate(n);
+        Verdict::Rewrite(out)
+    });
+    let mut sim = network(client, server, &[link(50, 10), link(50, 10)], 21);
+    let (_, server_sf) = open_path_1(&mut sim);
+    run_multi_to_close(&mut sim, Duration::from_secs(30));
+    let (client, server) = (&sim.a().inner, &sim.b().inner);
+    assert_flow_intact(client, 0, server, true);
+    let resets = resets.borrow();
+    assert_eq!(resets.len(), 2, "on both paths: {resets:?}");
+    let eof = server.flows[0].eof_at.expect("the server read the client's DATA_FIN");
+    assert!(resets.iter().all(|r| r.0 > eof), "the resets came after the DATA_FIN exchange: {resets:?}");
+    let ends: Vec<_> = subflow_ends(server).into_iter().map(|e| (e.1, e.2)).collect();
+    assert_eq!(ends.len(), 2, "{ends:?}");
+    assert!(ends.contains(&(0, SubflowEnd::Reset)) && ends.contains(&(server_sf.id, SubflowEnd::Reset)), "{ends:?}");
+    assert_eq!(server.flows[0].closed.map(|c| c.1), Some(CloseReason::Normal), "{:?}", server.conn_events(0));
+    assert_eq!(client.flows[0].closed.map(|c| c.1), Some(CloseReason::Normal), "{:?}", client.conn_events(0));
 }

@@ -1,6 +1,8 @@
 //! The per-subflow controls the socket API builds on, in the simulator over two paths: the
 //! traffic class, a cap on the segment size, Nagle's algorithm, congestion-control switches
-//! mid-transfer, writes pinned to one subflow, and what each refuses.
+//! mid-transfer, writes pinned to one subflow, and what each refuses; the connection-wide
+//! defaults of later subflows; a subflow asked for before the connection is fully established;
+//! when a closed subflow is reported.
 //!
 //! The client is an application of its own ([`Client`]): the manual path manager (the test
 //! opens the second subflow, and may set its options before its SYN leaves), the writes each
@@ -14,15 +16,18 @@ use std::time::Duration;
 use mptcp_stack::cc::{self, Algorithm};
 use mptcp_stack::connection::path_manager::PathManagerKind;
 use mptcp_stack::connection::{
-    ConnEvent, Connection, Mode, SubflowError, SubflowOption, SubflowOptionKind, SubflowSnapshot,
+    ConnEvent, Connection, FallbackReason, Mode, SubflowError, SubflowOption, SubflowOptionKind, SubflowSnapshot,
 };
 use mptcp_stack::endpoint::{ConnectionHandle, Endpoint, EndpointConfig, Event};
 use mptcp_stack::scheduler::SchedulerKind;
-use mptcp_stack::subflow::{SubflowId, TcpState};
+use mptcp_stack::subflow::{SubflowEnd, SubflowId, TcpState};
 use mptcp_stack::time::Instant;
 use mptcp_stack::wire::TcpFlags;
 use mptcp_tests::multi_host::PatternStream;
-use mptcp_tests::{PORT, client_addr, conn_stats, link, multipath_configs, network, parse, server, server_addr};
+use mptcp_tests::{
+    Middlebox, PORT, Verdict, client_addr, conn_stats, link, multipath_configs, network, parse, server, server_addr,
+    strip_mptcp,
+};
 use mptcp_tun_driver::link::LinkConfig;
 use mptcp_tun_driver::sim::{Direction, EndpointHost, Host, Simulator};
 use rand::SeedableRng;
@@ -34,6 +39,7 @@ const MIB: u64 = 1 << 20;
 /// One packet the client sent.
 #[derive(Debug, Clone, Copy)]
 struct Sent {
+    at: Instant,
     local: SocketAddr,
     seq: u32,
     syn: bool,
@@ -62,6 +68,8 @@ struct Client {
     established: bool,
     /// Subflows established at the MPTCP level.
     up: Vec<SubflowId>,
+    /// Subflows reported closed: when, which, how.
+    ended: Vec<(Instant, SubflowId, SubflowEnd)>,
     closed: bool,
     /// Bytes still to write, as fast as the send buffer takes them.
     bulk: u64,
@@ -76,6 +84,8 @@ struct Client {
     drop_next_from: Option<SocketAddr>,
     dropped: Option<Sent>,
     sent: Vec<Sent>,
+    /// When the first packet with payload arrived.
+    first_data_in: Option<Instant>,
 }
 
 impl Client {
@@ -87,6 +97,7 @@ impl Client {
             conn,
             established: false,
             up: Vec::new(),
+            ended: Vec::new(),
             closed: false,
             bulk: 0,
             trickle: None,
@@ -98,6 +109,7 @@ impl Client {
             drop_next_from: None,
             dropped: None,
             sent: Vec::new(),
+            first_data_in: None,
         }
     }
 
@@ -135,6 +147,7 @@ impl Client {
             match e {
                 ConnEvent::Established { .. } => self.established = true,
                 ConnEvent::SubflowEstablished(id) => self.up.push(id),
+                ConnEvent::SubflowClosed(id, end) => self.ended.push((now, id, end)),
                 ConnEvent::Closed(_) => self.closed = true,
                 _ => {}
             }
@@ -171,6 +184,9 @@ impl Client {
 
 impl Host for Client {
     fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        if self.first_data_in.is_none() && !parse(packet).payload.is_empty() {
+            self.first_data_in = Some(now);
+        }
         self.endpoint.handle(now, packet);
         self.step(now);
     }
@@ -181,6 +197,7 @@ impl Host for Client {
             let n = self.endpoint.poll_transmit(now, buf)?;
             let seg = parse(&buf[..n]);
             let sent = Sent {
+                at: now,
                 local: SocketAddr::new(seg.src, seg.src_port),
                 seq: seg.seq,
                 syn: seg.flags.contains(TcpFlags::SYN),
@@ -576,4 +593,141 @@ fn after_a_fallback_pins_and_priorities_are_refused_and_the_rest_works() {
     finish(&mut sim, Duration::from_secs(30));
     let after = &sim.a().sent[since..];
     assert!(after.len() > 100 && after.iter().all(|p| p.tos == 0x20), "{:?}", after.iter().find(|p| p.tos != 0x20));
+}
+
+/// The second path's pair: the client's address on path 1 (any port) to the server's.
+fn path_1() -> (SocketAddr, SocketAddr) {
+    (SocketAddr::new(client_addr(1), 0), SocketAddr::new(server_addr(1), PORT))
+}
+
+/// Packets the client sent from its address on path 1.
+fn sent_on_path_1(c: &Client) -> usize {
+    c.sent.iter().filter(|p| p.local.ip() == client_addr(1)).count()
+}
+
+#[test]
+fn a_subflow_opened_before_full_establishment_joins_once_the_server_speaks() {
+    let mut sim = sim(&[link(50, 10), link(50, 10)], 12);
+    let (local, remote) = path_1();
+    // Before the handshake chose MPTCP there is nothing to join.
+    assert_eq!(sim.a_mut().with(|c| c.open_subflow(local, remote, false)), Err(SubflowError::NotMptcp));
+    run_until(&mut sim, Duration::from_secs(5), |c| c.established);
+    // MPTCP is chosen (the SYN/ACK carried the server's key), but neither side sent data, so no
+    // DATA_ACK came: the client is not fully established (RFC 8684 §3.1). The request is taken.
+    assert_eq!(sim.a().conn().mode(), Mode::Mptcp);
+    assert!(!sim.a().conn().can_join());
+    let id = sim.a_mut().with(|c| c.open_subflow(local, remote, false)).expect("accepted at once");
+    assert!(sim.a().conn().subflow_snapshot(id).is_none(), "not opened yet");
+    sim.run_for(Duration::from_secs(1)).expect("runs");
+    assert_eq!(sent_on_path_1(sim.a()), 0, "no MP_JOIN before the connection is fully established (§3.2)");
+    assert_eq!((sim.a().up.as_slice(), sim.a().ended.as_slice()), (&[0][..], &[][..]));
+    // The server's first data carries a DATA_ACK: now the join goes out.
+    sim.b_mut().transfer.set_send(100_000, 12);
+    run_until(&mut sim, Duration::from_secs(5), |c| c.up.contains(&id));
+    let c = sim.a();
+    let first_in = c.first_data_in.expect("the server's data arrived");
+    let syn = c.sent.iter().find(|p| p.local.ip() == client_addr(1) && p.syn).expect("the join's SYN");
+    assert!(syn.at >= first_in, "the SYN at {:?}, the server's first data at {first_in:?}", syn.at);
+    assert_eq!(c.up, [0, id], "established with the id open_subflow returned");
+    let s = c.snapshot(id);
+    assert!(s.joined && s.fully_established && s.local.ip() == client_addr(1) && s.remote == remote, "{s:#?}");
+    assert!(c.ended.is_empty());
+    sim.a_mut().bulk = MIB;
+    finish(&mut sim, Duration::from_secs(30));
+    assert!(bytes_sent(&sim, id) > 0, "the joined subflow carried data");
+}
+
+#[test]
+fn a_subflow_waiting_for_full_establishment_ends_when_the_connection_falls_back() {
+    let (mut c, s) = multipath_configs(2, &EndpointConfig::default());
+    c.connection.path_manager = PathManagerKind::Manual;
+    // The server's data arrives without MPTCP options: the client falls back (RFC 8684 §3.7).
+    let strip = |_: Instant, p: &[u8]| {
+        if parse(p).payload.is_empty() { Verdict::Pass } else { Verdict::Rewrite(strip_mptcp(p)) }
+    };
+    let server = Middlebox::new(server(s, 13, false), strip);
+    let mut sim = network(Client::new(c, 13), server, &[link(50, 10), link(50, 10)], 13);
+    sim.run_until(|a, _, _| a.established, Instant::from_millis(5000)).expect("established");
+    let (local, remote) = path_1();
+    let id = sim.a_mut().with(|c| c.open_subflow(local, remote, false)).expect("accepted at once");
+    sim.b_mut().inner.transfer.set_send(100_000, 13);
+    sim.run_until(|a, _, _| !a.ended.is_empty(), Instant::from_millis(10_000)).expect("the request ends");
+    let c = sim.a_mut();
+    assert_eq!(c.conn().mode(), Mode::Fallback(FallbackReason::OptionsStripped));
+    assert_eq!(c.ended.iter().map(|e| (e.1, e.2)).collect::<Vec<_>>(), [(id, SubflowEnd::Aborted)]);
+    assert_eq!(sent_on_path_1(c), 0, "no MP_JOIN after a fallback");
+    assert_eq!(c.with(|c| c.open_subflow(local, remote, false)), Err(SubflowError::NotMptcp));
+}
+
+#[test]
+fn a_closed_subflow_is_reported_at_once_or_when_it_enters_time_wait() {
+    let mut sim = sim(&[link(50, 10), link(50, 10)], 14);
+    let first = second_subflow(&mut sim, |_, _| {});
+    // A RST: the subflow is gone within the call; its event comes before any packet or timer.
+    let now = sim.now();
+    sim.a_mut().with(|c| c.close_subflow(first, true, now)).expect("closes");
+    sim.a_mut().step(now);
+    assert_eq!(sim.a().ended, [(now, first, SubflowEnd::Aborted)]);
+    // Another subflow over the same pair, closed with a FIN. The server closes its side at once
+    // (RFC 8684 §3.3.3: a subflow FIN ends that subflow only, and the kernel closes its side
+    // too), so ours goes from FIN-WAIT-2 to TIME-WAIT a round trip later.
+    let (local, remote) = path_1();
+    let id = sim.a_mut().with(|c| c.open_subflow(local, remote, false)).expect("the pair again");
+    run_until(&mut sim, Duration::from_secs(5), |c| c.up.contains(&id));
+    let ours = sim.a().snapshot(id).local;
+    let closed_at = sim.now();
+    sim.a_mut().with(|c| c.close_subflow(id, false, closed_at)).expect("closes");
+    assert_eq!(sim.a().snapshot(id).state, TcpState::FinWait1);
+    run_until(&mut sim, Duration::from_secs(5), |c| c.ended.len() == 2);
+    // Reported on entering TIME-WAIT (RFC 9293 §3.10.7.4), not 30 s later when it ends.
+    let (at, which, end) = sim.a().ended[1];
+    assert_eq!((which, end), (id, SubflowEnd::Closed));
+    assert!(at - closed_at < Duration::from_millis(100), "reported {:?} after our FIN left", at - closed_at);
+    assert_eq!(sim.a().snapshot(id).state, TcpState::TimeWait, "the 4-tuple lingers");
+    // Our last ACK reaches the server.
+    sim.run_for(Duration::from_millis(50)).expect("runs");
+    let server = conn_stats(sim.b()).expect("the server's connection");
+    let theirs = server.subflows.iter().find(|s| s.remote == ours).expect("the server's side of it");
+    assert_eq!(theirs.state, TcpState::Closed, "the server closed its side: {theirs:#?}");
+    let c = sim.a_mut();
+    assert_eq!(c.with(|c| c.set_subflow_option(id, SubflowOption::NoDelay(false))), Err(SubflowError::NoSuchSubflow));
+    // The connection goes on and closes, its DATA_FIN and DATA_ACKs on every subflow, while ours
+    // sends nothing: in TIME-WAIT only a retransmitted FIN gets an ACK (RFC 9293 §3.10.7.4), and
+    // the server has forgotten that subflow.
+    let since = sim.a().sent.len();
+    sim.a_mut().bulk = MIB;
+    finish(&mut sim, Duration::from_secs(20));
+    assert_eq!(sim.a().snapshot(id).state, TcpState::TimeWait, "still lingering");
+    let late: Vec<_> = sim.a().sent[since..].iter().filter(|p| p.local == ours).collect();
+    assert!(late.is_empty(), "sent from TIME-WAIT: {late:?}");
+    sim.run_for(Duration::from_secs(31)).expect("runs");
+    let c = sim.a();
+    let state = c.endpoint.connection(c.conn).and_then(|conn| conn.subflow_snapshot(id)).map(|s| s.state);
+    assert!(state.is_none_or(|s| s == TcpState::Closed), "TIME-WAIT ended: {state:?}");
+    assert_eq!(c.ended.iter().filter(|e| e.1 == id).count(), 1, "reported once: {:?}", c.ended);
+}
+
+#[test]
+fn a_default_traffic_class_reaches_the_subflows_joined_afterwards() {
+    // The server's default comes from its configuration, the client's is set on the connection.
+    let mut sim = sim_with(&[link(50, 10), link(50, 10)], 15, |s| s.connection.tcp.traffic_class = 0x48);
+    run_until(&mut sim, Duration::from_secs(5), |c| c.established);
+    let c = sim.a_mut();
+    assert_eq!(c.with(|c| c.set_default_subflow_option(SubflowOption::Backup(true))), Err(SubflowError::InvalidValue));
+    c.with(|c| c.set_default_subflow_option(SubflowOption::TrafficClass(0xb8))).expect("a valid default");
+    assert_eq!(c.snapshot(0).traffic_class, 0xb8, "the live subflow takes it");
+    let set_at = c.sent.len();
+    let id = second_subflow(&mut sim, |_, _| {});
+    let read = sim.a_mut().with(|c| c.subflow_option(id, SubflowOptionKind::TrafficClass));
+    assert_eq!(read, Ok(SubflowOption::TrafficClass(0xb8)));
+    let server = conn_stats(sim.b()).expect("the server's connection");
+    assert_eq!(server.subflows.len(), 2);
+    assert!(server.subflows.iter().all(|s| s.traffic_class == 0x48), "{:#?}", server.subflows);
+    sim.a_mut().bulk = MIB;
+    finish(&mut sim, Duration::from_secs(30));
+    let joined = sim.a().snapshot(id).local;
+    let on: Vec<&Sent> = sim.a().sent.iter().filter(|p| p.local == joined).collect();
+    assert!(on.iter().any(|p| p.syn) && on.iter().any(|p| p.payload > 0), "its SYN and data were recorded");
+    let after = &sim.a().sent[set_at..];
+    assert!(after.iter().all(|p| p.tos == 0xb8), "{:?}", after.iter().find(|p| p.tos != 0xb8));
 }

@@ -25,8 +25,8 @@ use std::time::Duration;
 use mptcp_stack::endpoint::Endpoint;
 use mptcp_stack::time::Instant;
 
-pub use crate::path_io::{LoopError, LoopStats, PathDevice, endpoint_config, os_endpoint};
 use crate::path_io::{Clock, PathIo, PollFd};
+pub use crate::path_io::{LoopError, LoopStats, PathDevice, endpoint_config, os_endpoint};
 use crate::trace;
 use crate::transfer::Transfer;
 
@@ -111,10 +111,7 @@ pub struct EventLoop {
 
 impl fmt::Debug for EventLoop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EventLoop")
-            .field("endpoint", &self.endpoint)
-            .field("io", &self.io)
-            .finish_non_exhaustive()
+        f.debug_struct("EventLoop").field("endpoint", &self.endpoint).field("io", &self.io).finish_non_exhaustive()
     }
 }
 

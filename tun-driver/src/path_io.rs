@@ -185,7 +185,6 @@ fn source_address(packet: &[u8]) -> Option<IpAddr> {
     }
 }
 
-
 /// The devices of the paths and the buffers to move packets between them and an endpoint.
 #[derive(Debug)]
 pub struct PathIo {

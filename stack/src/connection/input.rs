@@ -174,6 +174,8 @@ impl Connection {
         let was_mptcp = self.mode == Mode::Mptcp;
         self.mode = Mode::Fallback(reason);
         self.unpin_all();
+        // §3.7: a connection that fell back has no other subflows; none is opened any more.
+        self.drop_join_requests();
         // Our bytes were sent in DSN order on the one subflow: they map linearly (§3.7).
         self.tx_linear = Some((1, self.local_key.idsn().wrapping_add(1)));
         if let Some(p) = self.paths.first_mut() {

@@ -14,7 +14,7 @@ use core::time::Duration;
 use super::path_manager::JoinRequest;
 use super::{ConnEvent, Connection, Mode, Path};
 use crate::crypto::{join_ack_hmac, join_synack_hmac, verify_join_ack_hmac, verify_join_synack_hmac};
-use crate::subflow::{Subflow, SubflowId, SynInfo, TcpState};
+use crate::subflow::{Subflow, SubflowEnd, SubflowId, SynInfo, TcpState};
 use crate::time::Instant;
 use crate::wire::mptcp::JoinRepr;
 use crate::wire::{SegmentRepr, TcpFlags};
@@ -95,7 +95,11 @@ impl Connection {
     }
 
     /// Asks for a subflow from `local` (port 0: any) to `remote`; returns its id at once. The
-    /// endpoint opens it (see [`Connection::take_join_request`]); events tell how it went.
+    /// endpoint opens it (see [`Connection::take_join_request`]); events tell how it went. A
+    /// client whose handshake chose MPTCP but that is not fully established yet (no DATA_ACK
+    /// came, §3.1) keeps the request until it is: MP_JOIN needs that (§3.2). Should the
+    /// connection fall back or close first, the request ends with
+    /// [`ConnEvent::SubflowClosed`] ([`SubflowEnd::Aborted`]).
     pub fn open_subflow(
         &mut self,
         local: SocketAddr,
@@ -108,7 +112,9 @@ impl Connection {
         if local.is_ipv4() != remote.is_ipv4() {
             return Err(SubflowError::AddressFamily);
         }
-        if !matches!(self.mode, Mode::Mptcp) || !self.fully_established {
+        // §3.1: MPTCP is chosen once the SYN/ACK (client) or the third ACK (server) carried the
+        // peer's key.
+        if self.mode != Mode::Mptcp || self.remote_key.is_none() {
             return Err(SubflowError::NotMptcp);
         }
         if self.subflow_count() >= self.config.max_subflows {
@@ -131,20 +137,39 @@ impl Connection {
         id
     }
 
-    /// Are subflows waiting to be opened by the endpoint?
+    /// Are subflows waiting to be opened by the endpoint now? Not before the connection is
+    /// fully established (§3.2: MP_JOIN needs both keys confirmed, §3.1).
     pub fn has_join_requests(&self) -> bool {
-        !self.join_requests.is_empty()
+        self.fully_established && !self.join_requests.is_empty()
     }
 
-    /// The next subflow the endpoint should open, with [`Connection::start_join`].
+    /// The next subflow the endpoint should open, with [`Connection::start_join`]; none while
+    /// [`Connection::has_join_requests`] is false.
     pub fn take_join_request(&mut self) -> Option<JoinRequest> {
-        self.join_requests.pop_front()
+        if self.fully_established { self.join_requests.pop_front() } else { None }
     }
 
     /// The endpoint could not open requested subflow `id` (no free port).
     pub fn join_request_failed(&mut self, id: SubflowId) {
         self.stats_join_failures += 1;
-        self.events.push_back(ConnEvent::SubflowClosed(id, crate::subflow::SubflowEnd::Aborted));
+        self.events.push_back(ConnEvent::SubflowClosed(id, SubflowEnd::Aborted));
+    }
+
+    /// Gives up every subflow not opened yet (the connection fell back or closed): each ends
+    /// with [`SubflowEnd::Aborted`].
+    pub(super) fn drop_join_requests(&mut self) {
+        for req in self.join_requests.drain(..) {
+            self.events.push_back(ConnEvent::SubflowClosed(req.id, SubflowEnd::Aborted));
+        }
+    }
+
+    /// Withdraws the request for subflow `id` before the endpoint opened it: it ends with
+    /// `end` at once. False when no such request waits.
+    pub(super) fn cancel_join_request(&mut self, id: SubflowId, end: SubflowEnd) -> bool {
+        let Some(at) = self.join_requests.iter().position(|r| r.id == id) else { return false };
+        self.join_requests.remove(at);
+        self.events.push_back(ConnEvent::SubflowClosed(id, end));
+        true
     }
 
     /// Opens the requested subflow from `local` (with the port the endpoint chose): SYN with
@@ -351,5 +376,77 @@ impl Connection {
             }),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::net::{Ipv4Addr, SocketAddr};
+
+    use super::*;
+    use crate::connection::{CloseReason, ConnectionConfig, FallbackReason};
+    use crate::crypto::Key;
+
+    fn addr(net: u8, host: u8, port: u16) -> SocketAddr {
+        SocketAddr::new(Ipv4Addr::new(10, 0, net, host).into(), port)
+    }
+
+    /// A client whose SYN/ACK chose MPTCP (the server's key came, §3.1) and that no DATA_ACK
+    /// reached yet: not fully established. Before that, no subflow may be asked for.
+    fn client() -> Connection {
+        let key = Key::from_wire(0x0123_4567_89ab_cdef).expect("non-zero");
+        let mut c = Connection::connect(ConnectionConfig::default(), key, addr(0, 1, 40000), addr(0, 2, 80), 1, 0);
+        let early = c.open_subflow(addr(1, 1, 0), addr(1, 2, 80), false);
+        assert_eq!(early, Err(SubflowError::NotMptcp), "during the handshake");
+        c.remote_key = Key::from_wire(0xfedc_ba98_7654_3210);
+        c.mode = Mode::Mptcp;
+        c
+    }
+
+    #[test]
+    fn a_subflow_asked_for_before_full_establishment_waits_for_it() {
+        let mut c = client();
+        let id = c.open_subflow(addr(1, 1, 0), addr(1, 2, 80), true).expect("accepted at once");
+        assert!(!c.has_join_requests() && c.take_join_request().is_none(), "MP_JOIN waits (§3.2)");
+        assert_eq!(c.subflow_count(), 2, "it counts against the limit");
+        c.config.max_subflows = 2;
+        assert_eq!(c.open_subflow(addr(1, 1, 0), addr(0, 2, 80), false), Err(SubflowError::TooManySubflows));
+        // The first DATA_ACK makes the connection fully established (§3.1).
+        c.fully_established = true;
+        assert!(c.has_join_requests());
+        let req = c.take_join_request().expect("now");
+        assert_eq!((req.id, req.local, req.remote, req.backup), (id, addr(1, 1, 0).ip(), addr(1, 2, 80), true));
+        assert_eq!(c.poll_event(), None);
+    }
+
+    #[test]
+    fn waiting_subflows_end_with_a_fallback_a_close_or_when_closed_themselves() {
+        let mut c = client();
+        let id = c.open_subflow(addr(1, 1, 0), addr(1, 2, 80), false).expect("accepted");
+        c.fall_back(FallbackReason::OptionsStripped);
+        assert_eq!(c.poll_event(), Some(ConnEvent::SubflowClosed(id, SubflowEnd::Aborted)));
+        assert_eq!(c.open_subflow(addr(1, 1, 0), addr(1, 2, 80), false), Err(SubflowError::NotMptcp));
+        assert_eq!(c.subflow_count(), 1);
+
+        let mut c = client();
+        let id = c.open_subflow(addr(1, 1, 0), addr(1, 2, 80), false).expect("accepted");
+        c.abort();
+        let events: Vec<_> = core::iter::from_fn(|| c.poll_event()).collect();
+        assert_eq!(
+            events,
+            [ConnEvent::SubflowClosed(id, SubflowEnd::Aborted), ConnEvent::Closed(CloseReason::Aborted)]
+        );
+
+        let mut c = client();
+        let graceful = c.open_subflow(addr(1, 1, 0), addr(1, 2, 80), false).expect("accepted");
+        let abort = c.open_subflow(addr(1, 1, 0), addr(0, 2, 80), false).expect("accepted");
+        assert_eq!(c.close_subflow(graceful, false, Instant::ZERO), Ok(()));
+        assert_eq!(c.poll_event(), Some(ConnEvent::SubflowClosed(graceful, SubflowEnd::Closed)), "within the call");
+        assert_eq!(c.close_subflow(abort, true, Instant::ZERO), Ok(()));
+        assert_eq!(c.poll_event(), Some(ConnEvent::SubflowClosed(abort, SubflowEnd::Aborted)));
+        assert_eq!(c.close_subflow(abort, true, Instant::ZERO), Err(SubflowError::NoSuchSubflow));
+        c.fully_established = true;
+        assert!(c.take_join_request().is_none(), "withdrawn");
+        assert_eq!(c.poll_event(), None);
     }
 }

@@ -282,7 +282,7 @@ struct Path {
     data_fin_due: bool,
     /// The MP_TCPRST reason for this subflow's RST.
     rst_reason: Option<ResetReason>,
-    /// Its establishment and its end were reported as events.
+    /// Its establishment and its end (see [`Path::left`]) were reported as events.
     established_reported: bool,
     end_reported: bool,
 }
@@ -298,6 +298,12 @@ impl Path {
     /// it closes).
     fn in_use(&self) -> bool {
         self.sf.ended().is_none() && !self.retired && self.sf.state() != TcpState::TimeWait
+    }
+
+    /// Gone for the application: ended, or closed with FINs and lingering in TIME-WAIT only to
+    /// answer a retransmitted FIN (RFC 9293 §3.10.7.4).
+    fn left(&self) -> bool {
+        self.sf.ended().is_some() || self.sf.state() == TcpState::TimeWait
     }
 
     /// The initial subflow, or a join whose handshake completed at the MPTCP level (§3.2).
@@ -666,6 +672,13 @@ impl Connection {
 
     fn close_with(&mut self, reason: CloseReason) {
         if self.closed.is_none() {
+            // RFC 8684 §3.3.3: once both DATA_FINs are exchanged and acknowledged the connection
+            // has closed normally; a subflow reset, a fast close or a timeout after that (a RST
+            // answering a segment to a subflow in TIME-WAIT, say) does not change it. Only our
+            // own abort still counts as one.
+            let reason =
+                if self.close_completed() && reason != CloseReason::Aborted { CloseReason::Normal } else { reason };
+            self.drop_join_requests();
             self.closed = Some(reason);
             self.events.push_back(ConnEvent::Closed(reason));
         }
@@ -809,10 +822,10 @@ impl Connection {
     fn after_subflow_changes(&mut self) {
         self.track_subflows();
         for p in &mut self.paths {
-            if let Some(end) = p.sf.ended()
-                && !p.end_reported
-            {
+            if p.left() && !p.end_reported {
                 p.end_reported = true;
+                // In TIME-WAIT both FINs were exchanged.
+                let end = p.sf.ended().unwrap_or(SubflowEnd::Closed);
                 self.events.push_back(ConnEvent::SubflowClosed(p.sf.id(), end));
                 self.pm_due = true;
             }
@@ -820,18 +833,18 @@ impl Connection {
         if self.closed.is_some() {
             return;
         }
-        let alive = self.paths.iter().any(|p| p.sf.ended().is_none()) || !self.join_requests.is_empty();
+        let alive = self.paths.iter().any(|p| p.sf.ended().is_none()) || self.has_join_requests();
         if !alive {
+            // A connection that completed its close ends normally whatever its subflows did
+            // (`close_with`); otherwise the last subflow to end says why.
             let reason = match self.paths.iter().filter_map(|p| p.sf.ended()).next_back() {
                 Some(SubflowEnd::TimedOut) => CloseReason::TimedOut,
-                Some(SubflowEnd::Reset) => CloseReason::Reset(None),
-                _ if self.local_fin_acked && self.remote_fin_done => CloseReason::Normal,
-                _ if matches!(self.mode, Mode::Fallback(_)) && self.remote_fin_done => CloseReason::Normal,
                 _ => CloseReason::Reset(None),
             };
             self.close_with(reason);
             return;
         }
+        self.close_half_closed_subflows();
         // Both DATA_FINs done: close the subflows with TCP FINs (the kernel waits for this).
         let data_level_done = match self.mode {
             Mode::Fallback(_) => false,
@@ -854,6 +867,45 @@ impl Connection {
         };
         if finished && all_quiet {
             self.close_with(CloseReason::Normal);
+        }
+    }
+
+    /// Has the connection completed its close? RFC 8684 §3.3.3: both DATA_FINs exchanged, ours
+    /// DATA_ACKed and the peer's received in order. After a fallback the subflow's FINs are the
+    /// connection's (§3.7): ours acknowledged, the peer's received.
+    fn close_completed(&self) -> bool {
+        self.remote_fin_done
+            && match self.mode {
+                Mode::Fallback(_) => self.local_fin.is_some() && self.paths.iter().any(|p| p.sf.fin_acked()),
+                _ => self.local_fin_acked,
+            }
+    }
+
+    /// Closes our side of the subflows the peer closed with a FIN while the connection is
+    /// open. RFC 8684 §3.3.3: a subflow FIN closes that subflow only; the connection ends with
+    /// the DATA_FIN. The peer closed this one for good (its application did, or it withdrew the
+    /// address without a REMOVE_ADDR reaching us), so, as the Linux kernel does
+    /// (`subflow_sched_work_if_closed()`: a subflow in CLOSE-WAIT while the MPTCP socket is
+    /// ESTABLISHED), we close it too: its unacknowledged data moves to the other subflows and
+    /// our FIN follows what it still holds, so that it ends rather than lingers in CLOSE-WAIT
+    /// until the connection does. Not once the connection is closing (our application shut
+    /// down, or the peer's DATA_FIN came: its close then closes every subflow), not after a
+    /// fallback (there the FIN is the end of the stream, §3.7), and not while no other subflow
+    /// carries the connection both ways (we can still send on this one).
+    fn close_half_closed_subflows(&mut self) {
+        if self.mode != Mode::Mptcp || self.local_fin.is_some() || self.remote_fin.is_some() {
+            return;
+        }
+        for i in 0..self.paths.len() {
+            let p = &self.paths[i];
+            if p.sf.state() != TcpState::CloseWait || p.retired {
+                continue;
+            }
+            let other = (0..self.paths.len())
+                .any(|j| j != i && self.usable(j) && self.paths[j].sf.state() == TcpState::Established);
+            if other {
+                self.retire_path(i, false);
+            }
         }
     }
 

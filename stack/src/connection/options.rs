@@ -1,13 +1,10 @@
 //! The application's settings of one subflow (the socket API's MPTCP_SUB_SETSOCKOPT and
-//! MPTCP_SUB_GETSOCKOPT), and the congestion control of the whole connection.
+//! MPTCP_SUB_GETSOCKOPT), and the connection-wide defaults of its current and future subflows
+//! (the congestion control among them).
 
 use super::{Connection, Mode, SubflowError};
 use crate::cc;
-use crate::subflow::SubflowId;
-
-/// The smallest segment size the application may set: the stack's floor for the payload of a
-/// segment (below it, the options of a data segment would leave almost none).
-const MIN_MSS: u16 = 64;
+use crate::subflow::{MIN_MSS_CAP, Subflow, SubflowId};
 
 /// One setting of one subflow (the paper's MPTCP_SUB_SETSOCKOPT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,8 +15,8 @@ pub enum SubflowOption {
     NoDelay(bool),
     /// TCP_MAXSEG: caps the segment size this subflow sends with (under the peer's MSS and the
     /// path's, less the options); on a subflow whose SYN is still to be sent, also the MSS it
-    /// advertises. Below 64 it is [`SubflowError::InvalidValue`]. Read back, the size in force
-    /// from our side: the path's MSS under the cap.
+    /// advertises. Below 64 ([`MIN_MSS_CAP`]) it is [`SubflowError::InvalidValue`]. Read back,
+    /// the size in force from our side: the path's MSS under the cap.
     MaxSegmentSize(u16),
     /// IP_TOS / IPV6_TCLASS: the TOS / traffic-class byte of every packet this subflow sends.
     /// Its ECN bits stay Not-ECT (RFC 3168 §6.1.1: this stack does not negotiate ECN), as Linux
@@ -65,26 +62,58 @@ impl SubflowOption {
 
 impl Connection {
     /// Sets one option on subflow `id`. Errors: [`SubflowError::NoSuchSubflow`] for an id that
-    /// is unknown or whose subflow ended, [`SubflowError::InvalidValue`], and
-    /// [`SubflowError::NotMptcp`] for [`SubflowOption::Backup`] after fallback to TCP.
+    /// is unknown or whose subflow left the connection (ended, or in TIME-WAIT),
+    /// [`SubflowError::InvalidValue`], and [`SubflowError::NotMptcp`] for
+    /// [`SubflowOption::Backup`] after fallback to TCP.
     pub fn set_subflow_option(&mut self, id: SubflowId, option: SubflowOption) -> Result<(), SubflowError> {
         let i = self.live_path(id)?;
-        let sf = &mut self.paths[i].sf;
         match option {
-            SubflowOption::NoDelay(nodelay) => sf.set_nodelay(nodelay),
-            SubflowOption::MaxSegmentSize(mss) if mss < MIN_MSS => return Err(SubflowError::InvalidValue),
-            SubflowOption::MaxSegmentSize(mss) => sf.set_mss_cap(mss),
-            SubflowOption::TrafficClass(tos) => sf.set_traffic_class(tos),
+            SubflowOption::MaxSegmentSize(mss) if mss < MIN_MSS_CAP => Err(SubflowError::InvalidValue),
             // §3.3.8: MP_PRIO is an MPTCP option; a connection that fell back has no priorities.
-            SubflowOption::Backup(_) if matches!(self.mode, Mode::Fallback(_)) => return Err(SubflowError::NotMptcp),
-            SubflowOption::Backup(backup) => return self.set_backup(id, backup),
-            SubflowOption::CongestionControl(algorithm) => sf.set_congestion_control(algorithm),
+            SubflowOption::Backup(_) if matches!(self.mode, Mode::Fallback(_)) => Err(SubflowError::NotMptcp),
+            SubflowOption::Backup(backup) => self.set_backup(id, backup),
+            _ => {
+                set_tcp_option(&mut self.paths[i].sf, option);
+                Ok(())
+            }
         }
-        Ok(())
+    }
+
+    /// Sets one option on every subflow that has not left the connection and makes it the
+    /// default of every subflow opened from now on (joins in both roles), as the `nodelay`,
+    /// `mss_cap`, `traffic_class` and `congestion_control` of
+    /// [`TcpConfig`](crate::subflow::TcpConfig) do from the start.
+    /// [`SubflowOption::Backup`] is [`SubflowError::InvalidValue`] here: a subflow's priority is
+    /// its own (RFC 8684 §3.2 flag B, §3.3.8 MP_PRIO), for a new one `open_subflow`'s `backup`
+    /// or its address's ([`LocalAddress`](super::path_manager::LocalAddress)).
+    pub fn set_default_subflow_option(&mut self, option: SubflowOption) -> Result<(), SubflowError> {
+        match option {
+            SubflowOption::MaxSegmentSize(mss) if mss < MIN_MSS_CAP => Err(SubflowError::InvalidValue),
+            SubflowOption::Backup(_) => Err(SubflowError::InvalidValue),
+            _ => {
+                self.set_default(option);
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Connection::set_default_subflow_option`] of a valid option other than `Backup`.
+    fn set_default(&mut self, option: SubflowOption) {
+        let tcp = &mut self.config.tcp;
+        match option {
+            SubflowOption::NoDelay(nodelay) => tcp.nodelay = nodelay,
+            SubflowOption::MaxSegmentSize(mss) => tcp.mss_cap = Some(mss),
+            SubflowOption::TrafficClass(tos) => tcp.traffic_class = tos,
+            SubflowOption::CongestionControl(algorithm) => tcp.congestion_control = algorithm,
+            SubflowOption::Backup(_) => return,
+        }
+        for p in self.paths.iter_mut().filter(|p| !p.left()) {
+            set_tcp_option(&mut p.sf, option);
+        }
     }
 
     /// Reads the current value of one option of subflow `id` ([`SubflowError::NoSuchSubflow`]
-    /// for an id that is unknown or whose subflow ended).
+    /// for an id that is unknown or whose subflow left the connection).
     pub fn subflow_option(&self, id: SubflowId, kind: SubflowOptionKind) -> Result<SubflowOption, SubflowError> {
         let p = &self.paths[self.live_path(id)?];
         Ok(match kind {
@@ -97,18 +126,27 @@ impl Connection {
     }
 
     /// Switches the congestion control of every current and future subflow; each current one
-    /// keeps its window, as with [`SubflowOption::CongestionControl`].
+    /// keeps its window, as with [`SubflowOption::CongestionControl`]. The same as
+    /// [`Connection::set_default_subflow_option`] with that option, which cannot fail.
     pub fn set_congestion_control(&mut self, algorithm: cc::Algorithm) {
-        self.config.tcp.congestion_control = algorithm;
-        for p in self.paths.iter_mut().filter(|p| p.sf.ended().is_none()) {
-            p.sf.set_congestion_control(algorithm);
-        }
+        self.set_default(SubflowOption::CongestionControl(algorithm));
     }
 
-    /// The index of subflow `id`, which has not ended.
+    /// The index of subflow `id`, which has not left the connection (ended, or in TIME-WAIT).
     pub(super) fn live_path(&self, id: SubflowId) -> Result<usize, SubflowError> {
         let i = self.path_index(id)?;
-        if self.paths[i].sf.ended().is_some() { Err(SubflowError::NoSuchSubflow) } else { Ok(i) }
+        if self.paths[i].left() { Err(SubflowError::NoSuchSubflow) } else { Ok(i) }
+    }
+}
+
+/// Sets a valid option of the subflow's TCP (any but `Backup`, which is the connection's).
+fn set_tcp_option(sf: &mut Subflow, option: SubflowOption) {
+    match option {
+        SubflowOption::NoDelay(nodelay) => sf.set_nodelay(nodelay),
+        SubflowOption::MaxSegmentSize(mss) => sf.set_mss_cap(mss),
+        SubflowOption::TrafficClass(tos) => sf.set_traffic_class(tos),
+        SubflowOption::CongestionControl(algorithm) => sf.set_congestion_control(algorithm),
+        SubflowOption::Backup(_) => {}
     }
 }
 
@@ -119,6 +157,8 @@ mod tests {
     use super::*;
     use crate::connection::ConnectionConfig;
     use crate::crypto::Key;
+    use crate::subflow::SynInfo;
+    use crate::wire::mptcp::JoinRepr;
 
     /// A client connection whose SYN is not sent yet: subflow 0 in SYN-SENT.
     fn connection() -> Connection {
@@ -168,6 +208,47 @@ mod tests {
         assert_eq!(c.stats().congestion_control, cc::Algorithm::Lia);
         assert_eq!(c.config.tcp.congestion_control, cc::Algorithm::Lia, "what new subflows get");
         assert_eq!(c.subflow_snapshot(0).map(|s| s.congestion_control), Some(cc::Algorithm::Lia));
+    }
+
+    #[test]
+    fn defaults_reach_live_subflows_and_joins_opened_later_in_both_roles() {
+        let mut c = connection();
+        let defaults = [
+            SubflowOption::NoDelay(false),
+            SubflowOption::MaxSegmentSize(600),
+            SubflowOption::TrafficClass(0x88),
+            SubflowOption::CongestionControl(cc::Algorithm::Reno),
+        ];
+        for option in defaults {
+            assert_eq!(c.set_default_subflow_option(option), Ok(()), "{option:?}");
+            assert_eq!(c.subflow_option(0, option.kind()), Ok(option), "the live subflow takes {option:?}");
+        }
+        assert_eq!(c.set_default_subflow_option(SubflowOption::Backup(true)), Err(SubflowError::InvalidValue));
+        assert_eq!(c.set_default_subflow_option(SubflowOption::MaxSegmentSize(63)), Err(SubflowError::InvalidValue));
+        assert_eq!(c.subflow_option(0, SubflowOptionKind::MaxSegmentSize), Ok(SubflowOption::MaxSegmentSize(600)));
+        assert_eq!(c.subflow_option(0, SubflowOptionKind::Backup), Ok(SubflowOption::Backup(false)));
+        // A join we open, and one the peer opens.
+        let remote = SocketAddr::new(Ipv4Addr::new(10, 0, 1, 2).into(), 80);
+        let id = c.queue_join(Ipv4Addr::new(10, 0, 1, 1).into(), None, remote, false);
+        let req = c.join_requests.pop_front().expect("queued");
+        c.start_join(&req, SocketAddr::new(Ipv4Addr::new(10, 0, 1, 1).into(), 40001), 7, 0, 9);
+        let syn = SynInfo {
+            seq: 5,
+            window: 65535,
+            mss: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            tsval: None,
+        };
+        let join = JoinRepr::Syn { backup: false, addr_id: 1, token: 0, nonce: 3 };
+        let local = SocketAddr::new(Ipv4Addr::new(10, 0, 0, 1).into(), 40000);
+        let peer = SocketAddr::new(Ipv4Addr::new(10, 0, 2, 2).into(), 5555);
+        let accepted = c.accept_join(local, peer, 11, 0, 13, &syn, &join).expect("a SYN");
+        for id in [id, accepted] {
+            for option in defaults {
+                assert_eq!(c.subflow_option(id, option.kind()), Ok(option), "subflow {id}: {option:?}");
+            }
+        }
     }
 
     #[test]

@@ -221,10 +221,18 @@ impl Connection {
     // ----- the application's operations -----
 
     /// Closes subflow `id`: gracefully (FIN) or with a RST; its unacknowledged data moves to
-    /// the other subflows.
+    /// the other subflows. A subflow that leaves the connection at once (a RST, or a SYN not
+    /// answered yet) reports [`ConnEvent::SubflowClosed`] before this returns; so does one still
+    /// waiting to be opened, which is withdrawn ([`SubflowEnd::Aborted`] with `abort`, else
+    /// [`SubflowEnd::Closed`]).
     pub fn close_subflow(&mut self, id: SubflowId, abort: bool, now: Instant) -> Result<(), SubflowError> {
+        let end = if abort { SubflowEnd::Aborted } else { SubflowEnd::Closed };
+        if self.cancel_join_request(id, end) {
+            return Ok(());
+        }
         let i = self.path_index(id)?;
         self.retire_path(i, abort);
+        self.after_subflow_changes();
         // The path manager notes the pair as closed on purpose and does not reopen it.
         self.run_path_manager(now);
         Ok(())
@@ -270,6 +278,8 @@ impl Connection {
                 self.retire_path(i, false);
             }
         }
+        // A subflow whose SYN was not answered yet is gone at once: report it now.
+        self.after_subflow_changes();
         // The REMOVE_ADDR goes out on a pure ACK of a subflow that stays.
         self.run_path_manager(now);
         Ok(())

@@ -10,41 +10,47 @@ use crate::cc;
 /// The ECN field of the TOS / traffic-class byte (RFC 3168 §5).
 const ECN_MASK: u8 = 0b11;
 
+/// The smallest segment size the application may set: the stack's floor for the payload of a
+/// segment (below it, the options of a data segment would leave almost none).
+pub const MIN_MSS_CAP: u16 = 64;
+
 impl Subflow {
     /// Small segments go out at once (TCP_NODELAY, the default); `false` is Nagle's algorithm,
     /// which the connection applies when it gives this subflow data (RFC 9293 §3.7.4).
     pub fn nodelay(&self) -> bool {
-        self.nodelay
+        self.config.nodelay
     }
 
     /// Turns Nagle's algorithm off (`true`) or on (`false`).
     pub fn set_nodelay(&mut self, nodelay: bool) {
-        self.nodelay = nodelay;
+        self.config.nodelay = nodelay;
     }
 
     /// Caps the segment size: at once for what this subflow sends (see [`Subflow::send_mss`];
     /// queued segments are cut to fit when sent again), and for the MSS its SYN advertises if
     /// that is still to be sent.
     pub fn set_mss_cap(&mut self, cap: u16) {
-        self.mss_cap = Some(cap);
+        self.config.mss_cap = Some(cap);
     }
 
     /// The MSS our SYN advertises and the largest we send with: ours (the path's), under the
     /// application's cap.
     pub fn max_segment_size(&self) -> u16 {
-        self.mss_cap.map_or(self.config.mss, |cap| cap.min(self.config.mss))
+        let mss = self.config.mss;
+        self.config.mss_cap.map_or(mss, |cap| cap.max(MIN_MSS_CAP).min(mss))
     }
 
     /// The TOS (IPv4) or traffic class (IPv6) byte of every packet this subflow sends.
     pub fn traffic_class(&self) -> u8 {
-        self.traffic_class
+        // RFC 3168 §6.1.1: the ECN field stays Not-ECT (see `set_traffic_class`).
+        self.config.traffic_class & !ECN_MASK
     }
 
     /// Sets the DSCP of every packet from now on. The ECN field stays Not-ECT: ECT is only for
     /// a connection that negotiated ECN (RFC 3168 §6.1.1), which this stack does not, so that
     /// CE marks would go unanswered (Linux ignores those bits for TCP sockets too).
     pub fn set_traffic_class(&mut self, tos: u8) {
-        self.traffic_class = tos & !ECN_MASK;
+        self.config.traffic_class = tos;
     }
 
     /// The congestion-control algorithm.
@@ -174,6 +180,22 @@ mod tests {
         // A cap above the path's MSS leaves the path's.
         sf.set_mss_cap(9000);
         assert_eq!((sf.max_segment_size(), sf.send_mss()), (1460, 1460 - 12));
+    }
+
+    #[test]
+    fn a_subflow_starts_with_the_controls_of_its_configuration() {
+        let local = SocketAddr::new(Ipv4Addr::new(10, 0, 0, 1).into(), 40000);
+        let remote = SocketAddr::new(Ipv4Addr::new(10, 0, 0, 2).into(), 80);
+        let config = TcpConfig { nodelay: false, mss_cap: Some(600), traffic_class: 0xbb, ..TcpConfig::default() };
+        let mut sf = Subflow::connect(1, local, remote, config, ISS, TS_OFFSET);
+        assert_eq!((sf.nodelay(), sf.max_segment_size(), sf.traffic_class()), (false, 600, 0xb8));
+        let syn = sf.poll_control(Instant::ZERO).expect("SYN");
+        let (_, mss, tos, _) = emit(&mut sf, Instant::ZERO, &syn);
+        assert_eq!((mss, tos), (Some(600), 0xb8), "the SYN advertises the cap and carries the class");
+        // A cap below the floor counts as the floor.
+        let config = TcpConfig { mss_cap: Some(10), ..TcpConfig::default() };
+        let sf = Subflow::connect(2, local, remote, config, ISS, TS_OFFSET);
+        assert_eq!(sf.max_segment_size(), MIN_MSS_CAP);
     }
 
     #[test]

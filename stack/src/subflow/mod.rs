@@ -32,6 +32,7 @@ use crate::wire::{MptcpOptions, TcpFlags};
 use rtt::RttEstimator;
 use scoreboard::Scoreboard;
 
+pub use controls::MIN_MSS_CAP;
 pub use send::TxMap;
 
 /// Identifies a subflow within its connection; never reused (RFC 8684 leaves ids to the
@@ -96,6 +97,15 @@ pub struct TcpConfig {
     pub max_retransmissions: u32,
     /// SYN retransmissions before a connection attempt fails.
     pub max_syn_retransmissions: u32,
+    /// TCP_NODELAY: small segments go out at once; `false` is Nagle's algorithm (RFC 9293
+    /// §3.7.4). See [`Subflow::set_nodelay`].
+    pub nodelay: bool,
+    /// TCP_MAXSEG: a cap on the segment size, under [`TcpConfig::mss`] (values below
+    /// [`MIN_MSS_CAP`] count as it). See [`Subflow::set_mss_cap`].
+    pub mss_cap: Option<u16>,
+    /// IP_TOS / IPV6_TCLASS: the TOS / traffic-class byte of every packet (its ECN bits are
+    /// ignored). See [`Subflow::set_traffic_class`].
+    pub traffic_class: u8,
 }
 
 impl Default for TcpConfig {
@@ -110,6 +120,9 @@ impl Default for TcpConfig {
             time_wait: Duration::from_secs(30),
             max_retransmissions: 15,
             max_syn_retransmissions: 6,
+            nodelay: true,
+            mss_cap: None,
+            traffic_class: 0,
         }
     }
 }
@@ -214,6 +227,7 @@ pub struct Subflow {
     state: TcpState,
     /// We sent the first SYN (active open).
     active: bool,
+    /// Its settings; the application's controls (see `controls`) change some of them live.
     config: TcpConfig,
     iss: u32,
     irs: u32,
@@ -282,13 +296,6 @@ pub struct Subflow {
     rst_pending: bool,
     ended: Option<SubflowEnd>,
     stats: SubflowStats,
-    // --- the application's controls (see `controls`) ---
-    /// Small segments go out at once (TCP_NODELAY); `false` is Nagle's algorithm.
-    nodelay: bool,
-    /// The application's cap on the segment size (TCP_MAXSEG).
-    mss_cap: Option<u16>,
-    /// The IPv4 TOS / IPv6 traffic class of every packet.
-    traffic_class: u8,
 }
 
 /// Wire sequence number `wire` as a relative offset near `reference` (relative); `None` when it
@@ -368,9 +375,6 @@ impl Subflow {
             rst_pending: false,
             ended: None,
             stats: SubflowStats::default(),
-            nodelay: true,
-            mss_cap: None,
-            traffic_class: 0,
         }
     }
 

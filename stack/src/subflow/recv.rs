@@ -341,9 +341,13 @@ impl Subflow {
         })
     }
 
-    /// Asks for an immediate ACK (a window update or a DATA_ACK the connection wants sent).
+    /// Asks for an immediate ACK (a window update or a DATA_ACK the connection wants sent). Not
+    /// in TIME-WAIT: both sides closed, and only a retransmitted FIN gets an ACK there (RFC 9293
+    /// §3.10.7.4); anything else would go to a peer that may have forgotten the subflow and
+    /// answers with a RST.
     pub fn request_ack(&mut self) {
-        if self.state.is_synchronized() || self.state == TcpState::SynReceived {
+        let open = self.state.is_synchronized() && self.state != TcpState::TimeWait;
+        if open || self.state == TcpState::SynReceived {
             self.ack_now = true;
         }
     }

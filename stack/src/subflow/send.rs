@@ -575,8 +575,8 @@ impl Subflow {
         }
     }
 
-    /// Our FIN is acknowledged when SND.UNA passes it.
-    pub(super) fn fin_acked(&self) -> bool {
+    /// Our FIN is acknowledged when SND.UNA passes it (and stays so after the subflow ended).
+    pub fn fin_acked(&self) -> bool {
         self.fin_queued && self.snd_una == self.snd_nxt
     }
 
@@ -656,7 +656,7 @@ impl Subflow {
         let mut seg = SegmentRepr {
             src: self.local.ip(),
             dst: self.remote.ip(),
-            tos: self.traffic_class,
+            tos: self.traffic_class(),
             hop_limit: 64,
             src_port: self.local.port(),
             dst_port: self.remote.port(),

@@ -9,6 +9,8 @@ use mptcp_tun_driver::stack::connection::ConnectionConfig;
 use mptcp_tun_driver::stack::connection::path_manager::PathManagerKind;
 use mptcp_tun_driver::stack::scheduler::SchedulerKind;
 
+use mptcp_socket::capi::config::PathArg;
+
 use crate::units::{parse_delay, parse_list, parse_loss, parse_rate, parse_size};
 
 /// `--help` text.
@@ -23,6 +25,9 @@ Usage:
                          serve transfers over TUN devices (root or CAP_NET_ADMIN)
   mptcp client --connect IP:PORT --path DEV=IP [--path DEV=IP ...] [--send BYTES] [--json]
                          send BYTES over TUN devices to a server (ours or the kernel's)
+  mptcp run --path DEV=IP [--path DEV=IP ...] [multipath options] -- PROGRAM [ARGS...]
+                         run an unmodified program with its TCP sockets on this stack
+                         (LD_PRELOAD of libmptcp_preload.so; root or CAP_NET_ADMIN)
   mptcp --help           this text
 
 Options of `mptcp bench`:
@@ -59,7 +64,12 @@ Options of `mptcp server` and `mptcp client`:
   --json                 print one JSON object per connection instead of the text report
 MPTCP_TUN_TRACE=1 prints every packet on the TUN devices to stderr.
 
-Multipath options of `sim`, `client`, `server` and `bench` (our stack only):
+Options of `mptcp run`:
+  --path DEV=IP[,backup] as for `mptcp server`; the program's stack uses these paths
+  -- PROGRAM [ARGS...]   the program and its arguments (its exit status is mptcp's);
+                         the library is found next to this executable or at $MPTCP_PRELOAD
+
+Multipath options of `sim`, `client`, `server`, `bench` and `run` (our stack only):
   --scheduler S          minrtt (default), roundrobin, redundant or blest
   --cc C                 congestion control: cubic (default), reno, lia or olia (coupled)
   --path-manager P       fullmesh (default: a subflow per local x remote address, the server
@@ -73,7 +83,7 @@ See docs/cli.md.
 ";
 
 /// The synopsis in one-line errors about the command itself.
-const SYNOPSIS: &str = "usage: mptcp bench|sim|server|client [options]; see mptcp --help";
+const SYNOPSIS: &str = "usage: mptcp bench|sim|server|client|run [options]; see mptcp --help";
 
 /// The most paths `mptcp sim` sets up (the Linux kernel's default subflow limit is 8 too).
 const MAX_PATHS: usize = 8;
@@ -91,6 +101,8 @@ pub(crate) enum Command {
     Client(ClientArgs),
     /// `mptcp bench`.
     Bench(BenchArgs),
+    /// `mptcp run`.
+    Run(RunArgs),
 }
 
 /// How much each client of `mptcp bench` sends.
@@ -227,6 +239,15 @@ pub(crate) struct ClientArgs {
     pub(crate) multipath: MultipathArgs,
 }
 
+/// `mptcp run`'s options.
+#[derive(Debug, PartialEq)]
+pub(crate) struct RunArgs {
+    pub(crate) paths: Vec<TunPath>,
+    pub(crate) multipath: MultipathArgs,
+    /// The program and its arguments.
+    pub(crate) program: Vec<String>,
+}
+
 /// One path of `mptcp sim`; both directions get these settings.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PathArgs {
@@ -261,6 +282,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Command, String> {
         Some("sim") => parse_sim(&args[1..]),
         Some(cmd @ ("server" | "client")) => parse_tun(cmd, &args[1..]),
         Some("bench") => parse_bench(&args[1..]),
+        Some("run") => parse_run(&args[1..]),
         Some(other) => Err(format!("unknown command {other:?} ({SYNOPSIS})")),
     }
 }
@@ -488,24 +510,51 @@ fn parse_tun(cmd: &str, args: &[String]) -> Result<Command, String> {
     }
 }
 
-/// `DEV=IP` or `DEV=IP,backup`.
+/// `DEV=IP` or `DEV=IP,backup` (the syntax of the C ABI's and `mptcp run`'s paths).
 fn parse_path(s: &str) -> Result<TunPath, String> {
-    let bad = || format!("--path: expected DEV=IP[,backup] (like mtun0=10.0.1.2), got {s:?}");
-    let (s_path, backup) = match s.split_once(',') {
-        None => (s, false),
-        Some((p, "backup")) => (p, true),
-        Some(_) => return Err(bad()),
-    };
-    let (dev, ip) = s_path.split_once('=').ok_or_else(bad)?;
-    let addr: IpAddr = ip.parse().map_err(|_| bad())?;
-    let valid_dev = !dev.is_empty() && dev.len() <= 15 && !dev.contains(['/', ':', ' ', '=']);
-    if !valid_dev {
-        return Err(format!("--path: {dev:?} is not a valid interface name (1 to 15 bytes, no '/', ':' or spaces)"));
+    let p: PathArg = s.parse().map_err(|e| format!("--path: {e}"))?;
+    Ok(TunPath { device: p.device, addr: p.addr, backup: p.backup })
+}
+
+/// Parses `mptcp run`: paths and multipath options, then the program after `--` (or from the
+/// first argument that is not an option).
+fn parse_run(args: &[String]) -> Result<Command, String> {
+    let mut paths = Vec::new();
+    let mut multipath = RawMultipath::default();
+    let mut rest = args.iter();
+    let mut program = Vec::new();
+    while let Some(arg) = rest.next() {
+        if arg == "--" || !arg.starts_with('-') {
+            program.extend(std::iter::once(arg).filter(|a| *a != "--").chain(rest.by_ref()).cloned());
+            break;
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value)),
+            _ => (arg.as_str(), None),
+        };
+        if matches!(name, "-h" | "--help") {
+            return Ok(Command::Help);
+        }
+        let multipath_slot = multipath.slot(name);
+        if name != "--path" && multipath_slot.is_none() {
+            return Err(format!("run: unknown option {name:?}"));
+        }
+        let value = inline.or_else(|| rest.next().map(String::as_str)).filter(|v| !v.is_empty());
+        let value = value.ok_or_else(|| format!("{name}: missing value"))?;
+        match multipath_slot {
+            Some(slot) => {
+                if slot.replace(value).is_some() {
+                    return Err(format!("{name}: given more than once"));
+                }
+            }
+            None => paths.push(parse_path(value)?),
+        }
     }
-    if addr.is_unspecified() || addr.is_multicast() || addr.is_loopback() {
-        return Err(format!("--path: {addr} cannot be this stack's address"));
+    check_paths("run", &paths)?;
+    if program.is_empty() {
+        return Err("run: no program given (mptcp run --path DEV=IP -- PROGRAM [ARGS...])".to_owned());
     }
-    Ok(TunPath { device: dev.to_owned(), addr, backup })
+    Ok(Command::Run(RunArgs { paths, multipath: multipath.finish()?, program }))
 }
 
 /// At least one path; no device or address twice.
@@ -627,9 +676,9 @@ mod tests {
         assert_eq!(err("sim --json=yes"), "--json: takes no value");
         assert_eq!(
             err("frob"),
-            r#"unknown command "frob" (usage: mptcp bench|sim|server|client [options]; see mptcp --help)"#
+            r#"unknown command "frob" (usage: mptcp bench|sim|server|client|run [options]; see mptcp --help)"#
         );
-        assert_eq!(err(""), "missing command (usage: mptcp bench|sim|server|client [options]; see mptcp --help)");
+        assert_eq!(err(""), "missing command (usage: mptcp bench|sim|server|client|run [options]; see mptcp --help)");
     }
 
     #[test]
@@ -697,6 +746,32 @@ mod tests {
             err("server --listen 10.0.0.2:80 --listen 10.0.0.2:81 --path t0=10.0.0.2"),
             "--listen: given more than once"
         );
+    }
+
+    #[test]
+    fn run() {
+        let r =
+            match parse_str("run --path t0=10.0.0.2 --path=t1=10.0.1.2,backup --cc lia -- iperf3 -c 10.0.0.1 --json") {
+                Ok(Command::Run(r)) => r,
+                other => panic!("{other:?}"),
+            };
+        assert_eq!(r.paths.len(), 2);
+        assert!(r.paths[1].backup);
+        assert_eq!(r.multipath.cc, Algorithm::Lia);
+        assert_eq!(r.program, ["iperf3", "-c", "10.0.0.1", "--json"]);
+        let r = match parse_str("run --path t0=10.0.0.2 prog -x") {
+            Ok(Command::Run(r)) => r,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(r.program, ["prog", "-x"]);
+        let err = |line: &str| parse_str(line).expect_err(line);
+        assert_eq!(
+            err("run --path t0=10.0.0.2"),
+            "run: no program given (mptcp run --path DEV=IP -- PROGRAM [ARGS...])"
+        );
+        assert_eq!(err("run -- prog"), "run: at least one --path DEV=IP is required");
+        assert_eq!(err("run --path t0=10.0.0.2 --echo -- prog"), r#"run: unknown option "--echo""#);
+        assert_eq!(err("run --path t0 -- prog"), r#"--path: expected DEV=IP[,backup] (like mtun0=10.0.1.2), got "t0""#);
     }
 
     fn bench(line: &str) -> BenchArgs {

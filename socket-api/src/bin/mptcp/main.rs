@@ -2,13 +2,15 @@
 //!
 //! Subcommands: `bench` (our stack and the kernel's MPTCP over paths between two network
 //! namespaces, side by side), `sim` (one transfer in the deterministic simulator), `server` and
-//! `client` (transfers over TUN devices). Each lives in its own module and is one variant of
+//! `client` (transfers over TUN devices), `run` (an unmodified program over the stack through the
+//! `LD_PRELOAD` library). Each lives in its own module and is one variant of
 //! [`args::Command`]; `bench` uses `topology` (the namespaces) and `kernel` (the kernel's side).
 
 mod args;
 mod bench;
 mod kernel;
 mod report;
+mod run;
 mod sim;
 mod topology;
 mod tun;
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Ok(Command::Server(a)) => tun::server(&a),
         Ok(Command::Client(a)) => tun::client(&a),
         Ok(Command::Bench(a)) => bench::main(&a),
+        Ok(Command::Run(a)) => run::main(&a),
         Err(e) => {
             eprintln!("mptcp: {e}");
             ExitCode::from(USAGE_ERROR)
