@@ -41,7 +41,7 @@ pub struct SubflowStatus {
 }
 
 impl SubflowStatus {
-    fn of(s: &SubflowSnapshot) -> SubflowStatus {
+    pub(crate) fn of(s: &SubflowSnapshot) -> SubflowStatus {
         let handshaking = matches!(s.state, TcpState::SynSent | TcpState::SynReceived);
         SubflowStatus {
             id: s.id,

@@ -78,7 +78,8 @@ fn assert_transferred(out: &str) {
     let sent = number_after(out, "\"sum_sent\"", "bytes").unwrap_or_else(|| panic!("no sum_sent.bytes in\n{out}"));
     let received =
         number_after(out, "\"sum_received\"", "bytes").unwrap_or_else(|| panic!("no sum_received.bytes in\n{out}"));
-    eprintln!("iperf3: sent {sent} bytes, the server received {received} bytes");
+    let rate = number_after(out, "\"sum_received\"", "bits_per_second").unwrap_or(0.0);
+    eprintln!("iperf3: sent {sent} bytes, the server received {received} bytes at {:.0} Mbit/s", rate / 1e6);
     assert!(sent >= 16.0 * 1024.0 * 1024.0, "iperf3 sent its 16 MiB");
     assert!(received > 0.0, "the server received data");
 }

@@ -37,3 +37,12 @@ impl From<io::Error> for Fail {
 
 /// The result of a call.
 pub(crate) type Res<T> = Result<T, Fail>;
+
+/// What getsockopt writes back to `*optlen` after `r`: the length used, or the length a buffer
+/// too short needs; `None`: it stays as the caller set it.
+pub(crate) fn optlen_back(r: &Res<usize>) -> Option<usize> {
+    match r {
+        Ok(n) => Some(*n),
+        Err(fail) => fail.needed,
+    }
+}

@@ -4,7 +4,6 @@
 //! into C, and reports failure as -1 with `errno`.
 
 use std::ffi::CStr;
-use std::mem::size_of;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
@@ -14,7 +13,7 @@ use super::abi::{mptcp_event, mptcp_stack_config, mptcp_sub_getsockopt, mptcp_su
 use super::addr::{self, Family};
 use super::config::{self, StackSettings};
 use super::event;
-use super::fail::{Fail, Res};
+use super::fail::{Fail, Res, optlen_back};
 use super::socket;
 use super::sockopt;
 use super::sys;
@@ -74,11 +73,7 @@ unsafe fn with_buffer(val: *mut c_void, len: *mut socklen_t, f: impl FnOnce(&mut
     // SAFETY: `val` holds `given` bytes (the caller's contract).
     let buf = unsafe { output(val, given) }?;
     let r = f(buf);
-    let back = match &r {
-        Ok(n) => Some(*n),
-        Err(fail) => fail.needed,
-    };
-    if let Some(n) = back {
+    if let Some(n) = optlen_back(&r) {
         // SAFETY: as above.
         unsafe { *len = socklen_t::try_from(n).unwrap_or(socklen_t::MAX) };
     }
@@ -245,7 +240,7 @@ pub unsafe extern "C" fn mptcp_getsockopt(
             return unsafe { with_buffer(val, len, |buf| sockopt::get(fd, level, name, buf)) };
         }
         // SAFETY: the caller's contract.
-        let outer = unsafe { with_buffer(val, len, |buf| exact::<mptcp_sub_getsockopt>(buf)) };
+        let outer = unsafe { with_buffer(val, len, |buf| sockopt::exact::<mptcp_sub_getsockopt>(buf)) };
         outer?;
         // SAFETY: `val` holds a whole `struct mptcp_sub_getsockopt` (checked just above).
         let sub = unsafe { std::ptr::read_unaligned(val.cast::<mptcp_sub_getsockopt>()) };
@@ -256,11 +251,6 @@ pub unsafe extern "C" fn mptcp_getsockopt(
             })
         }
     })
-}
-
-/// The outer buffer of MPTCP_SUB_GET/SETSOCKOPT: exactly `sizeof(T)`, else EINVAL with that.
-fn exact<T>(buf: &[u8]) -> Res<usize> {
-    if buf.len() == size_of::<T>() { Ok(buf.len()) } else { Err(Fail::short(size_of::<T>())) }
 }
 
 /// # Safety
@@ -280,7 +270,7 @@ pub unsafe extern "C" fn mptcp_setsockopt(
             sockopt::set(fd, level, name, bytes)?;
             return Ok(0);
         }
-        exact::<mptcp_sub_setsockopt>(bytes)?;
+        sockopt::exact::<mptcp_sub_setsockopt>(bytes)?;
         // SAFETY: `val` holds a whole `struct mptcp_sub_setsockopt` (checked just above).
         let sub = unsafe { std::ptr::read_unaligned(val.cast::<mptcp_sub_setsockopt>()) };
         // SAFETY: the inner pointer follows setsockopt(2)'s contract (the caller's).

@@ -14,6 +14,8 @@
 //!   the descriptor table ([`table`]);
 //! - [`sockopt`] — getsockopt/setsockopt: the paper's options ([`paper`]), option values
 //!   ([`value`]), `struct tcp_info` ([`tcp_info`]);
+//! - `fuzzing` (hidden) — the same option code over a stack-less connection, for
+//!   `socket-api/fuzz`;
 //! - `ffi` — the exported functions (pointers to slices, `catch_unwind`, errno) and `sys`, the
 //!   system calls on the application's descriptors: the only unsafe code.
 
@@ -24,6 +26,8 @@ mod event;
 mod fail;
 #[allow(unsafe_code)]
 mod ffi;
+#[doc(hidden)]
+pub mod fuzzing;
 mod ids;
 mod inert;
 mod paper;

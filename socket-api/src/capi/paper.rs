@@ -2,21 +2,73 @@
 //! MPTCP_GET_SUB_IDS, MPTCP_CLOSE_SUB_ID, MPTCP_GET_SUB_TUPLE, MPTCP_OPEN_SUB_TUPLE, and the
 //! inner options of MPTCP_SUB_GETSOCKOPT / MPTCP_SUB_SETSOCKOPT on one subflow. Each returns the
 //! length to write back to `*optlen`; a buffer too short fails with the length it needs.
+//!
+//! They work on any [`Subflows`]: an [`MptcpStream`], or the stack-less double of
+//! [`super::fuzzing`], through which `socket-api/fuzz` feeds them arbitrary buffers.
 
+use std::io;
 use std::mem::size_of;
+use std::net::SocketAddr;
 
-use libc::sockaddr_in;
+use libc::{c_int, sockaddr_in};
 
 use super::abi::{
-    Bytes, CLOSE_HOW, CLOSE_LEN, MPTCP_CLOSE_FIN, MPTCP_CLOSE_RST, SUB_ATTACHED, SUB_FULLY_ESTABLISHED, SUB_IDS_HEADER,
-    SUB_LOW_PRIO, SUB_PRE_ESTABLISHED, SUB_SLAVE_SK, SUB_STATUS_LEN, TUPLE_ADDRS, TUPLE_PRIO,
+    Bytes, CLOSE_HOW, CLOSE_LEN, MPTCP_CLOSE_FIN, MPTCP_CLOSE_RST, MPTCP_CLOSE_SUB_ID, MPTCP_GET_SUB_IDS,
+    MPTCP_GET_SUB_TUPLE, MPTCP_OPEN_SUB_TUPLE, SUB_ATTACHED, SUB_FULLY_ESTABLISHED, SUB_IDS_HEADER, SUB_LOW_PRIO,
+    SUB_PRE_ESTABLISHED, SUB_SLAVE_SK, SUB_STATUS_LEN, TUPLE_ADDRS, TUPLE_PRIO,
 };
 use super::addr::{self, Family};
 use super::fail::{Fail, Res};
 use super::ids;
 use super::tcp_info;
 use super::value::{self, Opt};
-use crate::{CloseMode, MptcpStream, SubflowId, SubflowStatus};
+use crate::{CloseMode, MptcpStream, SubflowId, SubflowOption, SubflowOptionKind, SubflowSnapshot, SubflowStatus};
+
+/// The subflow operations the paper's options need: [`MptcpStream`]'s, by the same names.
+pub(crate) trait Subflows {
+    fn subflows(&self) -> io::Result<Vec<SubflowStatus>>;
+    fn subflow_info(&self, id: SubflowId) -> io::Result<SubflowSnapshot>;
+    fn close_subflow(&self, id: SubflowId, mode: CloseMode) -> io::Result<()>;
+    fn open_subflow(&self, local: SocketAddr, remote: SocketAddr, backup: bool) -> io::Result<SubflowId>;
+    fn subflow_option(&self, id: SubflowId, kind: SubflowOptionKind) -> io::Result<SubflowOption>;
+    fn set_subflow_option(&self, id: SubflowId, option: SubflowOption) -> io::Result<()>;
+}
+
+impl Subflows for MptcpStream {
+    fn subflows(&self) -> io::Result<Vec<SubflowStatus>> {
+        MptcpStream::subflows(self)
+    }
+    fn subflow_info(&self, id: SubflowId) -> io::Result<SubflowSnapshot> {
+        MptcpStream::subflow_info(self, id)
+    }
+    fn close_subflow(&self, id: SubflowId, mode: CloseMode) -> io::Result<()> {
+        MptcpStream::close_subflow(self, id, mode)
+    }
+    fn open_subflow(&self, local: SocketAddr, remote: SocketAddr, backup: bool) -> io::Result<SubflowId> {
+        MptcpStream::open_subflow(self, local, remote, backup)
+    }
+    fn subflow_option(&self, id: SubflowId, kind: SubflowOptionKind) -> io::Result<SubflowOption> {
+        MptcpStream::subflow_option(self, id, kind)
+    }
+    fn set_subflow_option(&self, id: SubflowId, option: SubflowOption) -> io::Result<()> {
+        MptcpStream::set_subflow_option(self, id, option)
+    }
+}
+
+/// One of the paper's options on a connection.
+pub(crate) type PaperOption<S> = fn(&S, &mut [u8]) -> Res<usize>;
+
+/// The getsockopt of the paper's option (`level`, `name`), if it is one (not the
+/// MPTCP_SUB_GETSOCKOPT / MPTCP_SUB_SETSOCKOPT pair, whose buffers hold pointers).
+pub(crate) fn option<S: Subflows + ?Sized>(level: c_int, name: c_int) -> Option<PaperOption<S>> {
+    match (level, name) {
+        (libc::IPPROTO_TCP, MPTCP_GET_SUB_IDS) => Some(get_sub_ids::<S>),
+        (libc::IPPROTO_TCP, MPTCP_CLOSE_SUB_ID) => Some(close_sub_id::<S>),
+        (libc::IPPROTO_TCP, MPTCP_GET_SUB_TUPLE) => Some(get_sub_tuple::<S>),
+        (libc::IPPROTO_TCP, MPTCP_OPEN_SUB_TUPLE) => Some(open_sub_tuple::<S>),
+        _ => None,
+    }
+}
 
 /// The status byte of one subflow.
 fn flags(s: &SubflowStatus) -> u8 {
@@ -49,7 +101,7 @@ pub(crate) fn encode_sub_ids(subflows: &[SubflowStatus], buf: &mut [u8]) -> Res<
 }
 
 /// MPTCP_GET_SUB_IDS.
-pub(crate) fn get_sub_ids(stream: &MptcpStream, buf: &mut [u8]) -> Res<usize> {
+pub(crate) fn get_sub_ids<S: Subflows + ?Sized>(stream: &S, buf: &mut [u8]) -> Res<usize> {
     encode_sub_ids(&stream.subflows()?, buf)
 }
 
@@ -60,7 +112,7 @@ fn id_in(buf: &[u8], header: usize) -> Res<SubflowId> {
 }
 
 /// MPTCP_CLOSE_SUB_ID: `how` is read only if the buffer holds the whole struct.
-pub(crate) fn close_sub_id(stream: &MptcpStream, buf: &mut [u8]) -> Res<usize> {
+pub(crate) fn close_sub_id<S: Subflows + ?Sized>(stream: &S, buf: &mut [u8]) -> Res<usize> {
     let id = id_in(buf, CLOSE_LEN)?;
     let mode = match buf.i32_at(CLOSE_HOW).filter(|_| buf.len() >= CLOSE_LEN) {
         None | Some(MPTCP_CLOSE_RST) => CloseMode::Abort,
@@ -72,7 +124,7 @@ pub(crate) fn close_sub_id(stream: &MptcpStream, buf: &mut [u8]) -> Res<usize> {
 }
 
 /// Writes the tuple header and both addresses in `family`; the length used.
-fn encode_tuple(buf: &mut [u8], backup: bool, local: std::net::SocketAddr, remote: std::net::SocketAddr) -> Res<usize> {
+fn encode_tuple(buf: &mut [u8], backup: bool, local: SocketAddr, remote: SocketAddr) -> Res<usize> {
     let family = Family::of(&local);
     let len = family.sockaddr_len();
     let needed = TUPLE_ADDRS + 2 * len;
@@ -89,7 +141,7 @@ fn encode_tuple(buf: &mut [u8], backup: bool, local: std::net::SocketAddr, remot
 }
 
 /// MPTCP_GET_SUB_TUPLE.
-pub(crate) fn get_sub_tuple(stream: &MptcpStream, buf: &mut [u8]) -> Res<usize> {
+pub(crate) fn get_sub_tuple<S: Subflows + ?Sized>(stream: &S, buf: &mut [u8]) -> Res<usize> {
     let id = id_in(buf, TUPLE_ADDRS)?;
     let s = stream.subflow_info(id)?;
     encode_tuple(buf, s.backup, s.local, s.remote)
@@ -99,7 +151,7 @@ pub(crate) fn get_sub_tuple(stream: &MptcpStream, buf: &mut [u8]) -> Res<usize> 
 const MIN_TUPLE: usize = TUPLE_ADDRS + 2 * size_of::<sockaddr_in>();
 
 /// MPTCP_OPEN_SUB_TUPLE: opens the subflow and writes its id back into `id`.
-pub(crate) fn open_sub_tuple(stream: &MptcpStream, buf: &mut [u8]) -> Res<usize> {
+pub(crate) fn open_sub_tuple<S: Subflows + ?Sized>(stream: &S, buf: &mut [u8]) -> Res<usize> {
     let family = addr::family_of(buf.get(TUPLE_ADDRS..).ok_or(Fail::short(MIN_TUPLE))?)?;
     let len = family.sockaddr_len();
     let needed = TUPLE_ADDRS + 2 * len;
@@ -120,8 +172,15 @@ pub(crate) fn open_sub_tuple(stream: &MptcpStream, buf: &mut [u8]) -> Res<usize>
     Ok(needed)
 }
 
-/// getsockopt of inner option `opt` on subflow `id` (MPTCP_SUB_GETSOCKOPT).
-pub(crate) fn sub_get(stream: &MptcpStream, id: u8, opt: Opt, buf: &mut [u8]) -> Res<usize> {
+/// getsockopt of inner option (`level`, `name`) on subflow `id` (MPTCP_SUB_GETSOCKOPT).
+pub(crate) fn sub_get<S: Subflows + ?Sized>(
+    stream: &S,
+    id: u8,
+    level: c_int,
+    name: c_int,
+    buf: &mut [u8],
+) -> Res<usize> {
+    let opt = Opt::of(level, name).ok_or(Fail::NOPROTOOPT)?;
     let id = ids::from_c(id)?;
     match opt.kind() {
         None => Ok(value::put_prefix(buf, &tcp_info::of_subflow(&stream.subflow_info(id)?))),
@@ -129,8 +188,9 @@ pub(crate) fn sub_get(stream: &MptcpStream, id: u8, opt: Opt, buf: &mut [u8]) ->
     }
 }
 
-/// setsockopt of inner option `opt` on subflow `id` (MPTCP_SUB_SETSOCKOPT).
-pub(crate) fn sub_set(stream: &MptcpStream, id: u8, opt: Opt, bytes: &[u8]) -> Res<()> {
+/// setsockopt of inner option (`level`, `name`) on subflow `id` (MPTCP_SUB_SETSOCKOPT).
+pub(crate) fn sub_set<S: Subflows + ?Sized>(stream: &S, id: u8, level: c_int, name: c_int, bytes: &[u8]) -> Res<()> {
+    let opt = Opt::of(level, name).ok_or(Fail::NOPROTOOPT)?;
     Ok(stream.set_subflow_option(ids::from_c(id)?, value::parse(opt, bytes)?)?)
 }
 

@@ -2,15 +2,13 @@
 //! connection-wide TCP and IP options, and SOL_SOCKET (passed to the socketpair, except the few
 //! that describe the MPTCP socket).
 
+use std::mem::size_of;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
 use libc::c_int;
 
-use super::abi::{
-    MPTCP_CLOSE_SUB_ID, MPTCP_GET_SUB_IDS, MPTCP_GET_SUB_TUPLE, MPTCP_OPEN_SUB_TUPLE, MPTCP_SUB_GETSOCKOPT,
-    MPTCP_SUB_SETSOCKOPT, TCP_IS_MPTCP,
-};
+use super::abi::{MPTCP_SUB_GETSOCKOPT, MPTCP_SUB_SETSOCKOPT, TCP_IS_MPTCP};
 use super::config;
 use super::fail::{Fail, Res};
 use super::inert;
@@ -22,9 +20,6 @@ use super::tcp_info;
 use super::value::{self, Opt};
 use crate::{MptcpStream, SubflowOption, SubflowOptionKind};
 
-/// One of the paper's options on a connection.
-type PaperOption = fn(&MptcpStream, &mut [u8]) -> Res<usize>;
-
 /// What an unconnected socket reports for TCP_MAXSEG (Linux's default MSS).
 const DEFAULT_MSS: u16 = 536;
 
@@ -35,14 +30,7 @@ pub(crate) fn get(fd: RawFd, level: c_int, name: c_int, buf: &mut [u8]) -> Res<u
     if level == libc::SOL_SOCKET {
         return socket_level(fd, &sock, name, buf);
     }
-    let paper: Option<PaperOption> = match (level, name) {
-        (libc::IPPROTO_TCP, MPTCP_GET_SUB_IDS) => Some(paper::get_sub_ids),
-        (libc::IPPROTO_TCP, MPTCP_CLOSE_SUB_ID) => Some(paper::close_sub_id),
-        (libc::IPPROTO_TCP, MPTCP_GET_SUB_TUPLE) => Some(paper::get_sub_tuple),
-        (libc::IPPROTO_TCP, MPTCP_OPEN_SUB_TUPLE) => Some(paper::open_sub_tuple),
-        _ => None,
-    };
-    if let Some(f) = paper {
+    if let Some(f) = paper::option::<MptcpStream>(level, name) {
         return f(&*mptcp(&sock)?, buf);
     }
     if (level, name) == (libc::IPPROTO_TCP, TCP_IS_MPTCP) {
@@ -106,13 +94,18 @@ fn mptcp_stream(fd: RawFd) -> Res<Arc<MptcpStream>> {
 /// MPTCP_SUB_GETSOCKOPT: inner option (`level`, `name`) of subflow `id` into `buf`.
 pub(crate) fn sub_getsockopt(fd: RawFd, id: u8, level: c_int, name: c_int, buf: &mut [u8]) -> Res<usize> {
     let stream = mptcp_stream(fd)?;
-    paper::sub_get(&stream, id, Opt::of(level, name).ok_or(Fail::NOPROTOOPT)?, buf)
+    paper::sub_get(&*stream, id, level, name, buf)
 }
 
 /// MPTCP_SUB_SETSOCKOPT: inner option (`level`, `name`) of subflow `id` to `bytes`.
 pub(crate) fn sub_setsockopt(fd: RawFd, id: u8, level: c_int, name: c_int, bytes: &[u8]) -> Res<()> {
     let stream = mptcp_stream(fd)?;
-    paper::sub_set(&stream, id, Opt::of(level, name).ok_or(Fail::NOPROTOOPT)?, bytes)
+    paper::sub_set(&*stream, id, level, name, bytes)
+}
+
+/// The outer buffer of MPTCP_SUB_GET/SETSOCKOPT: exactly `sizeof(T)`, else EINVAL with that.
+pub(crate) fn exact<T>(buf: &[u8]) -> Res<usize> {
+    if buf.len() == size_of::<T>() { Ok(buf.len()) } else { Err(Fail::short(size_of::<T>())) }
 }
 
 /// Is (`level`, `name`) the option that needs its inner buffer from the caller's pointers?
