@@ -433,7 +433,8 @@ fn io_thread(shared: &Shared, mut io: PathIo, wake_rx: UnixStream) {
         for p in &core.pumps {
             p.poll_fds(&mut fds);
         }
-        let mut timeout = core.endpoint.poll_timeout().map(|t| t.saturating_duration_since(now));
+        let wake = [core.endpoint.poll_timeout(), io.next_wake()].into_iter().flatten().min();
+        let mut timeout = wake.map(|t| t.saturating_duration_since(now));
         if let Some(until) = linger_until {
             let left = until.saturating_duration_since(std::time::Instant::now());
             timeout = Some(timeout.map_or(left, |t| t.min(left)));

@@ -5,7 +5,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use mptcp_tun_driver::emulator::{Dir, Emulator, Schedule};
 use mptcp_tun_driver::event_loop::LoopConfig;
+use mptcp_tun_driver::link::LinkConfig;
 use mptcp_tun_driver::path_io::{Clock, PathDevice, PathIo, endpoint_config, os_endpoint};
 use mptcp_tun_driver::stack::cc::Algorithm;
 use mptcp_tun_driver::stack::connection::path_manager::{LocalAddress, PathManagerKind};
@@ -45,6 +47,15 @@ pub struct StackBuilder {
     paths: Vec<PathSpec>,
     config: EndpointConfig,
     trace: bool,
+    emulation: Option<Emulation>,
+}
+
+/// The userspace link emulator in the stack's own driver (`docs/emulator.md`).
+#[derive(Debug, Clone)]
+struct Emulation {
+    links: Vec<[Option<LinkConfig>; 2]>,
+    schedule: Schedule,
+    seed: u64,
 }
 
 impl StackBuilder {
@@ -117,6 +128,15 @@ impl StackBuilder {
         self
     }
 
+    /// Emulates the paths in the stack's own driver (the kernel has no netem): per path, in the
+    /// order of [`path`](Self::path), the link of what the stack sends and of what it receives
+    /// (`None`: that direction passes through), changed during the run by `schedule` (counted
+    /// from `build`); `seed` drives losses and jitter.
+    pub fn emulate(mut self, links: Vec<[Option<LinkConfig>; 2]>, schedule: Schedule, seed: u64) -> StackBuilder {
+        self.emulation = Some(Emulation { links, schedule, seed });
+        self
+    }
+
     /// Opens the devices and starts the I/O thread. Errors: no `/dev/net/tun`, no
     /// CAP_NET_ADMIN, a busy device, no path, two paths with one address.
     pub fn build(self) -> io::Result<Stack> {
@@ -133,7 +153,10 @@ impl StackBuilder {
         let endpoint = os_endpoint(config).map_err(loop_error)?;
         let clock = Clock::new();
         let trace = self.trace || LoopConfig::default().trace;
-        let io = PathIo::new(devices, LoopConfig::default().batch, trace.then_some(clock)).map_err(loop_error)?;
+        let mut io = PathIo::new(devices, LoopConfig::default().batch, trace.then_some(clock)).map_err(loop_error)?;
+        if let Some(e) = self.emulation {
+            io.set_emulator(Emulator::new(e.links, e.schedule, e.seed, clock.now()), Dir::Forward);
+        }
         Ok(Stack { runtime: Runtime::start(endpoint, io, clock)? })
     }
 }

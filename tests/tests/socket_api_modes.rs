@@ -1,6 +1,7 @@
 //! How a blocking call of the Rust socket API ends, against the Linux kernel: a read that finds
 //! no data times out after the read timeout; in non-blocking mode reads, event waits and writes to
-//! a full send buffer fail with `WouldBlock`. The data written around them arrives intact.
+//! a full send buffer fail with `WouldBlock`. The data written around them arrives intact. And a
+//! stack built with the link emulator delays its path as asked.
 //!
 //! The test builds its own namespaces and removes them when it ends; it needs root (see
 //! `socket_api_subflows.rs`).
@@ -9,11 +10,14 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
-use mptcp_socket::PathManagerKind;
+use mptcp_socket::{PathManagerKind, Stack};
+use mptcp_tests::netns::Topology;
 use mptcp_tests::skip_unless_possible;
 use mptcp_tests::socket_api::{
     CHUNK, KernelPeer, KernelPlay, LIMIT, MIB, Outgoing, kernel_on, receive_all, stack, topology,
 };
+use mptcp_tun_driver::emulator::Schedule;
+use mptcp_tun_driver::link::LinkConfig;
 
 const READ_TIMEOUT: Duration = Duration::from_millis(150);
 
@@ -67,4 +71,30 @@ fn read_timeout_and_non_blocking_mode() {
     let k = kernel.finish();
     assert_eq!((k.received, &k.sha256_received), (out.sent, &out.sha256()), "stack -> kernel intact");
     assert_eq!((received, &sha256_received), (k.sent, &k.sha256_sent), "kernel -> stack intact");
+}
+
+#[test]
+fn an_emulated_path_delays_both_directions() {
+    skip_unless_possible!();
+    const DELAY: Duration = Duration::from_millis(25);
+    let topo = topology(1);
+    let kernel = KernelPeer::server(&topo, KernelPlay::ReadThenReply(MIB), false);
+    // 25 ms each way in the stack's own driver: no netem needed.
+    let link = LinkConfig { delay: DELAY, ..LinkConfig::default() };
+    let builder = Stack::builder().path(&Topology::tun(0), topo.stack_addr_on(0)).emulate(
+        vec![[Some(link.clone()), Some(link)]],
+        Schedule::default(),
+        7,
+    );
+    let stack = topo.stack.run(move || builder.build()).expect("entered the namespace").expect("the stack starts");
+    let mut stream = stack.connect_timeout(None, kernel_on(&topo, 0), LIMIT).expect("connects");
+    let mut out = Outgoing::new(MIB);
+    out.send_all(&mut stream, MIB, |_, _| {});
+    stream.shutdown(Shutdown::Write).expect("shutdown");
+    let (received, sha256_received) = receive_all(&mut stream, |_, _| {});
+    let srtt = stream.snapshot().expect("snapshot").stats.subflows[0].srtt.expect("an RTT sample");
+    let k = kernel.finish();
+    assert_eq!((k.received, &k.sha256_received), (out.sent, &out.sha256()), "stack -> kernel intact");
+    assert_eq!((received, &sha256_received), (k.sent, &k.sha256_sent), "kernel -> stack intact");
+    assert!(srtt >= 2 * DELAY && srtt < 2 * DELAY + Duration::from_millis(40), "srtt {srtt:?} for 2 x {DELAY:?}");
 }

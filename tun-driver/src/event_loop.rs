@@ -88,6 +88,27 @@ pub struct StopHandle {
 }
 
 impl StopHandle {
+    /// A handle and the non-blocking end it wakes (for loops other than [`EventLoop`]).
+    pub(crate) fn pair() -> std::io::Result<(StopHandle, UnixStream)> {
+        let (rx, tx) = UnixStream::pair()?;
+        rx.set_nonblocking(true)?;
+        tx.set_nonblocking(true)?;
+        Ok((StopHandle { tx: Arc::new(tx) }, rx))
+    }
+
+    /// Drains `rx` (from [`pair`](Self::pair)); whether a stop was asked.
+    pub(crate) fn requested(rx: &UnixStream) -> bool {
+        let mut buf = [0u8; 16];
+        let mut woken = false;
+        while let Ok(n) = (&*rx).read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            woken = true;
+        }
+        woken
+    }
+
     /// Makes [`EventLoop::run`] return [`StopReason::Stopped`] soon.
     pub fn stop(&self) {
         // A full pipe already holds a wake-up; nothing else can fail in a way that matters.
@@ -103,7 +124,7 @@ pub struct EventLoop {
     clock: Clock,
     config: LoopConfig,
     stop_rx: UnixStream,
-    stop_tx: Arc<UnixStream>,
+    stop: StopHandle,
     signal: Arc<AtomicUsize>,
     sig_ids: Vec<signal_hook::SigId>,
     last_progress: Option<Instant>,
@@ -134,9 +155,7 @@ impl EventLoop {
     ) -> Result<EventLoop, LoopError> {
         let clock = Clock::new();
         let io = PathIo::new(paths, config.batch, config.trace.then_some(clock))?;
-        let (rx, tx) = UnixStream::pair().map_err(LoopError::Signals)?;
-        rx.set_nonblocking(true).map_err(LoopError::Signals)?;
-        tx.set_nonblocking(true).map_err(LoopError::Signals)?;
+        let (stop, rx) = StopHandle::pair().map_err(LoopError::Signals)?;
         let mut lp = EventLoop {
             endpoint,
             transfer,
@@ -144,7 +163,7 @@ impl EventLoop {
             clock,
             config,
             stop_rx: rx,
-            stop_tx: Arc::new(tx),
+            stop,
             signal: Arc::new(AtomicUsize::new(0)),
             sig_ids: Vec::new(),
             last_progress: None,
@@ -154,7 +173,7 @@ impl EventLoop {
                 let flag = signal_hook::flag::register_usize(sig, Arc::clone(&lp.signal), sig as usize)
                     .map_err(LoopError::Signals)?;
                 lp.sig_ids.push(flag);
-                let wake = lp.stop_tx.try_clone().map_err(LoopError::Signals)?;
+                let wake = lp.stop.tx.try_clone().map_err(LoopError::Signals)?;
                 lp.sig_ids.push(signal_hook::low_level::pipe::register(sig, wake).map_err(LoopError::Signals)?);
             }
         }
@@ -175,7 +194,7 @@ impl EventLoop {
 
     /// A handle that stops [`run`](Self::run) from another thread.
     pub fn stop_handle(&self) -> StopHandle {
-        StopHandle { tx: Arc::clone(&self.stop_tx) }
+        self.stop.clone()
     }
 
     /// The endpoint.
@@ -193,6 +212,11 @@ impl EventLoop {
         &self.transfer
     }
 
+    /// The application, mutably (e.g. to record a time series before [`run`](Self::run)).
+    pub fn transfer_mut(&mut self) -> &mut Transfer {
+        &mut self.transfer
+    }
+
     /// Replaces the application (a server serving its next connection); returns the old one.
     pub fn replace_transfer(&mut self, transfer: Transfer) -> Transfer {
         std::mem::replace(&mut self.transfer, transfer)
@@ -201,6 +225,28 @@ impl EventLoop {
     /// The paths.
     pub fn paths(&self) -> &[PathDevice] {
         self.io.paths()
+    }
+
+    /// Puts the link emulator between the endpoint and the devices (see
+    /// [`PathIo::set_emulator`]); its instants are this loop's clock ([`now`](Self::now)).
+    pub fn set_emulator(&mut self, emulator: crate::emulator::Emulator, outbound: crate::emulator::Dir) {
+        self.io.set_emulator(emulator, outbound);
+    }
+
+    /// The emulator, if one is set.
+    pub fn emulator(&self) -> Option<&crate::emulator::Emulator> {
+        self.io.emulator()
+    }
+
+    /// Writes every packet read from or written to path `i`'s device to the capture's file `i`
+    /// (see [`crate::pcap`]).
+    pub fn set_capture(&mut self, capture: crate::pcap::Capture) {
+        self.io.set_capture(capture);
+    }
+
+    /// Stops capturing; the capture, to [`finish`](crate::pcap::Capture::finish).
+    pub fn take_capture(&mut self) -> Option<crate::pcap::Capture> {
+        self.io.take_capture()
     }
 
     /// The loop's counters.
@@ -263,14 +309,7 @@ impl EventLoop {
     }
 
     fn stop_requested(&mut self) -> Option<StopReason> {
-        let mut buf = [0u8; 16];
-        let mut woken = false;
-        while let Ok(n) = (&self.stop_rx).read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            woken = true;
-        }
+        let woken = StopHandle::requested(&self.stop_rx);
         match self.signal.swap(0, Ordering::SeqCst) {
             0 if woken => Some(StopReason::Stopped),
             0 => None,
@@ -282,7 +321,11 @@ impl EventLoop {
     /// the next progress report, the deadline, or a stop request.
     fn wait(&mut self, now: Instant, deadline: Option<Instant>) -> Result<(), LoopError> {
         let progress_at = self.last_progress.map(|t| t + self.config.progress_interval);
-        let wake = [self.endpoint.poll_timeout(), progress_at, deadline].into_iter().flatten().min();
+        let sample_at = self.transfer.next_sample_at();
+        let wake = [self.endpoint.poll_timeout(), self.io.next_wake(), sample_at, progress_at, deadline]
+            .into_iter()
+            .flatten()
+            .min();
         let timeout = wake.map(|t| t.saturating_duration_since(now));
         let mut fds = Vec::with_capacity(self.io.paths().len() + 2);
         self.io.poll_fds(&mut fds);

@@ -17,6 +17,8 @@ use rand::SeedableRng;
 use rand::rngs::{StdRng, SysRng};
 
 use crate::device::{DeviceError, TunDevice};
+use crate::emulator::{Dir, Emulator, Release};
+use crate::pcap::{self, Capture};
 pub use crate::sys::{PollFd, poll};
 use crate::trace;
 
@@ -197,6 +199,11 @@ pub struct PathIo {
     batch: usize,
     trace: Option<Clock>,
     stats: LoopStats,
+    /// The link emulator between the endpoint and the devices, and the direction of what the
+    /// endpoint sends.
+    emulator: Option<(Emulator, Dir)>,
+    /// A pcap file per path: every packet read from or written to its device.
+    capture: Option<Capture>,
 }
 
 impl PathIo {
@@ -228,6 +235,8 @@ impl PathIo {
             batch: batch.max(1),
             trace,
             stats: LoopStats::default(),
+            emulator: None,
+            capture: None,
         })
     }
 
@@ -246,6 +255,37 @@ impl PathIo {
         self.stats
     }
 
+    /// Puts `emulator` (its instants on the caller's clock, its paths indexed like the devices)
+    /// between the endpoint and the devices: what the endpoint sends travels in direction
+    /// `outbound`, what the devices deliver in the other. The caller's wait must end by
+    /// [`next_wake`](Self::next_wake).
+    pub fn set_emulator(&mut self, emulator: Emulator, outbound: Dir) {
+        self.emulator = Some((emulator, outbound));
+    }
+
+    /// The emulator, if one is set.
+    pub fn emulator(&self) -> Option<&Emulator> {
+        self.emulator.as_ref().map(|(e, _)| e)
+    }
+
+    /// When the emulator next releases a packet or changes a link (the latest the caller may
+    /// sleep until); `None` without an emulator, or while a device must first become writable
+    /// (the releases wait behind the packet it could not take).
+    pub fn next_wake(&self) -> Option<Instant> {
+        self.emulator().filter(|_| self.pending.is_none()).and_then(Emulator::next_wake)
+    }
+
+    /// Records every packet read from or written to path `i`'s device in the capture's file `i`,
+    /// with the time of day, from now on.
+    pub fn set_capture(&mut self, capture: Capture) {
+        self.capture = Some(capture);
+    }
+
+    /// Stops capturing; the capture, to [`finish`](Capture::finish).
+    pub fn take_capture(&mut self) -> Option<Capture> {
+        self.capture.take()
+    }
+
     /// Counts one wait for readiness (the caller's `ppoll`).
     pub fn count_poll(&mut self) {
         self.stats.polls += 1;
@@ -260,8 +300,8 @@ impl PathIo {
         mut after_batch: impl FnMut(&mut Endpoint),
     ) -> Result<bool, LoopError> {
         let mut any = false;
-        let PathIo { paths, rx_buf, stats, batch, trace, .. } = self;
-        for p in paths.iter() {
+        let PathIo { paths, rx_buf, stats, batch, trace, emulator, capture, .. } = self;
+        for (i, p) in paths.iter().enumerate() {
             let name = p.device.name();
             let n = p
                 .device
@@ -271,12 +311,43 @@ impl PathIo {
                     if let Some(clock) = trace {
                         eprintln!("[{:>12.6}] rx {name} {}", secs(clock.now()), trace::describe(packet));
                     }
-                    endpoint.handle(now, packet);
+                    if let Some(c) = capture {
+                        c.record(i, pcap::wall_clock(), packet);
+                    }
+                    match emulator.as_mut().filter(|(e, out)| e.emulates(i, out.reversed())) {
+                        Some((e, out)) => _ = e.offer(now, i, out.reversed(), packet.to_vec()),
+                        None => endpoint.handle(now, packet),
+                    }
                 })
                 .map_err(|source| LoopError::Io { device: name.to_owned(), op: "reading", source })?;
             if n > 0 {
                 any = true;
                 after_batch(endpoint);
+            }
+        }
+        if self.release_due(now, endpoint)? {
+            any = true;
+            after_batch(endpoint);
+        }
+        Ok(any)
+    }
+
+    /// Hands the emulator's due packets on: inbound ones to `endpoint`, outbound ones to their
+    /// devices (stopping at one a device cannot take). Returns whether any moved.
+    fn release_due(&mut self, now: Instant, endpoint: &mut Endpoint) -> Result<bool, LoopError> {
+        let mut any = false;
+        while self.pending.is_none() {
+            let Some((Release { path, dir, packet }, outbound)) =
+                self.emulator.as_mut().and_then(|(e, out)| Some((e.pop_due(now)?, *out)))
+            else {
+                break;
+            };
+            any = true;
+            if dir != outbound {
+                endpoint.handle(now, &packet);
+            } else if !self.write(path, &packet)? {
+                self.stats.write_blocked += 1;
+                self.pending = Some((path, packet));
             }
         }
         Ok(any)
@@ -308,6 +379,12 @@ impl PathIo {
                 }
                 continue;
             };
+            if let Some((e, out)) = self.emulator.as_mut().filter(|(e, out)| e.emulates(i, *out)) {
+                e.offer(now, i, *out, self.tx_buf[..n].to_vec());
+                any = true;
+                after_packet(endpoint);
+                continue;
+            }
             let packet = std::mem::take(&mut self.tx_buf);
             let sent = self.write(i, &packet[..n]);
             self.tx_buf = packet;
@@ -319,7 +396,7 @@ impl PathIo {
             any = true;
             after_packet(endpoint);
         }
-        Ok(any)
+        Ok(self.release_due(now, endpoint)? || any)
     }
 
     fn write(&mut self, path: usize, packet: &[u8]) -> Result<bool, LoopError> {
@@ -336,6 +413,9 @@ impl PathIo {
         if sent {
             self.stats.packets_out += 1;
             self.stats.bytes_out += packet.len() as u64;
+            if let Some(c) = &mut self.capture {
+                c.record(path, pcap::wall_clock(), packet);
+            }
             if let Some(clock) = self.trace {
                 eprintln!("[{:>12.6}] tx {} {}", secs(clock.now()), dev.name(), trace::describe(packet));
             }

@@ -5,11 +5,15 @@
 //! drive the same code.
 
 use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
 
 use mptcp_stack::connection::{CloseReason, ConnEvent, ConnectionStats, Mode};
 use mptcp_stack::endpoint::{ConnectionHandle, Endpoint, Event};
 use mptcp_stack::time::Instant;
 use sha2::{Digest, Sha256};
+
+use crate::event_log::EventRecord;
+use crate::timeseries::TimeSeries;
 
 /// Bytes written per call.
 const WRITE_CHUNK: usize = 64 * 1024;
@@ -111,6 +115,10 @@ pub struct Transfer {
     /// of stream, shutdown, close): the endpoint forgets a connection once it is closed.
     last_stats: Option<ConnectionStats>,
     snapshot_due: bool,
+    /// Every event of the connection but readiness, with its time.
+    events: Vec<EventRecord>,
+    /// Per-subflow samples, when asked for.
+    timeseries: Option<TimeSeries>,
 }
 
 impl Transfer {
@@ -140,7 +148,31 @@ impl Transfer {
             buf: vec![0; WRITE_CHUNK],
             last_stats: None,
             snapshot_due: false,
+            events: Vec::new(),
+            timeseries: None,
         }
+    }
+
+    /// Samples the connection's subflows every `interval` from its first step with a connection
+    /// (see [`crate::timeseries`]); the driver wakes the transfer at
+    /// [`next_sample_at`](Self::next_sample_at).
+    pub fn record_timeseries(&mut self, interval: Duration) {
+        self.timeseries = Some(TimeSeries::new(interval));
+    }
+
+    /// The samples so far, if recording.
+    pub fn timeseries(&self) -> Option<&TimeSeries> {
+        self.timeseries.as_ref()
+    }
+
+    /// When the next sample is due: a deadline for the driver's wait, until the connection ends.
+    pub fn next_sample_at(&self) -> Option<Instant> {
+        self.timeseries.as_ref().filter(|_| !self.is_closed()).and_then(TimeSeries::next_at)
+    }
+
+    /// The connection's events so far (all but readiness), in order.
+    pub fn events(&self) -> &[EventRecord] {
+        &self.events
     }
 
     /// Sets when this side closes.
@@ -218,7 +250,7 @@ impl Transfer {
                 self.take_incoming(now, endpoint);
             }
             match ev {
-                Event::Connection(h, e) if Some(h) == self.conn => self.on_event(now, e),
+                Event::Connection(h, e) if Some(h) == self.conn => self.on_event(now, e, endpoint),
                 Event::Incoming(_) | Event::Connection(..) => {}
             }
         }
@@ -231,19 +263,33 @@ impl Transfer {
             self.read(now, endpoint, h);
         }
         self.write(endpoint, h);
-        if self.snapshot_due {
+        // With a time series, the counters stay fresh from the shutdown on, so that the last
+        // sample (at the close, when the endpoint has forgotten the connection) is complete.
+        if self.snapshot_due || (self.shut && self.timeseries.is_some()) {
             self.snapshot_due = false;
             if let Some(c) = endpoint.connection(h) {
                 self.last_stats = Some(c.stats());
             }
         }
+        self.sample(now, endpoint, h);
         // Closing or aborting may have ended the connection already.
         while let Some(ev) = endpoint.poll_event() {
             if let Event::Connection(c, e) = ev
                 && c == h
             {
-                self.on_event(now, e);
+                self.on_event(now, e, endpoint);
             }
+        }
+    }
+
+    /// Records a sample when one is due.
+    fn sample(&mut self, now: Instant, endpoint: &Endpoint, h: ConnectionHandle) {
+        let Some(ts) = &mut self.timeseries else { return };
+        ts.start(now);
+        if ts.is_due(now)
+            && let Some(c) = endpoint.connection(h)
+        {
+            record(ts, now, c.stats(), self.report.bytes_sent);
         }
     }
 
@@ -260,9 +306,10 @@ impl Transfer {
         }
     }
 
-    fn on_event(&mut self, now: Instant, e: ConnEvent) {
-        if !matches!(e, ConnEvent::Readable | ConnEvent::Writable) {
+    fn on_event(&mut self, now: Instant, e: ConnEvent, endpoint: &Endpoint) {
+        if EventRecord::is_logged(&e) {
             self.snapshot_due = true;
+            self.log(now, e, endpoint);
         }
         match e {
             ConnEvent::Established { mptcp } => {
@@ -270,9 +317,28 @@ impl Transfer {
                 self.report.mptcp = Some(mptcp);
             }
             ConnEvent::FellBack(_) => self.report.mptcp = Some(false),
-            ConnEvent::Closed(reason) => self.report.closed = Some((now, reason)),
+            ConnEvent::Closed(reason) => {
+                self.report.closed = Some((now, reason));
+                // The last sample, with the counters as they were last seen.
+                if let (Some(ts), Some(stats)) = (&mut self.timeseries, &self.last_stats) {
+                    record(ts, now, stats.clone(), self.report.bytes_sent);
+                }
+            }
             _ => {}
         }
+    }
+
+    /// Adds `e` to the event log, with its subflow's endpoints (from the connection, or from an
+    /// earlier event of the same subflow once the connection forgot it).
+    fn log(&mut self, now: Instant, e: ConnEvent, endpoint: &Endpoint) {
+        let mut record = EventRecord { at: now, event: e, endpoints: None };
+        if let Some(id) = record.subflow() {
+            let live = self.conn.and_then(|h| endpoint.connection(h)).and_then(|c| c.subflow_snapshot(id));
+            record.endpoints = live
+                .map(|s| (s.local, s.remote))
+                .or_else(|| self.events.iter().rev().find(|r| r.subflow() == Some(id)).and_then(|r| r.endpoints));
+        }
+        self.events.push(record);
     }
 
     fn read(&mut self, now: Instant, endpoint: &mut Endpoint, h: ConnectionHandle) {
@@ -341,6 +407,13 @@ impl Transfer {
             endpoint.with_connection(h, |c| c.shutdown());
         }
     }
+}
+
+/// Records a sample of `stats` at `now`, counting as acknowledged no more than the `written`
+/// bytes (the connection's count includes the DATA_FIN's sequence number once it is acked).
+fn record(ts: &mut TimeSeries, now: Instant, mut stats: ConnectionStats, written: u64) {
+    stats.bytes_acked = stats.bytes_acked.min(written);
+    ts.record(now, &stats);
 }
 
 fn hex(bytes: &[u8]) -> String {

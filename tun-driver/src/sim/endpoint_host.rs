@@ -40,12 +40,16 @@ impl Host for EndpointHost {
         self.endpoint.poll_transmit(now, buf)
     }
 
+    /// The endpoint's timer, or the transfer's next sample if that comes first (so that a
+    /// time series is sampled on its grid in virtual time).
     fn poll_timeout(&self) -> Option<Instant> {
-        self.endpoint.poll_timeout()
+        [self.endpoint.poll_timeout(), self.transfer.next_sample_at()].into_iter().flatten().min()
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        self.endpoint.handle_timeout(now);
+        if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
+            self.endpoint.handle_timeout(now);
+        }
         self.transfer.step(now, &mut self.endpoint);
     }
 }

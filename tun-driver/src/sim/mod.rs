@@ -76,7 +76,7 @@ mod endpoint_host;
 mod host;
 mod outcome;
 mod path;
-mod queue;
+pub(crate) mod queue;
 mod rng;
 mod route;
 mod simulator;

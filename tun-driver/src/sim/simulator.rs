@@ -6,6 +6,7 @@ use core::time::Duration;
 use mptcp_stack::time::Instant;
 
 use crate::link::{LinkStats, Verdict};
+use crate::pcap::Capture;
 
 use super::action::Action;
 use super::host::{Host, MAX_PACKET};
@@ -49,6 +50,8 @@ pub struct Simulator<A, B> {
     limits: Limits,
     unroutable: [u64; 2],
     buf: Vec<u8>,
+    /// A pcap file per path: every packet as it enters the path.
+    capture: Option<Capture>,
 }
 
 impl<A: Host, B: Host> Simulator<A, B> {
@@ -65,6 +68,7 @@ impl<A: Host, B: Host> Simulator<A, B> {
             limits: Limits::default(),
             unroutable: [0; 2],
             buf: vec![0; MAX_PACKET],
+            capture: None,
         }
     }
 
@@ -139,6 +143,17 @@ impl<A: Host, B: Host> Simulator<A, B> {
     /// Events waiting in the queue (packets in flight and scheduled actions).
     pub fn pending_events(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Records every packet entering path `i` (either direction, before its link decides its
+    /// fate) in the capture's file `i`, stamped with virtual time.
+    pub fn set_capture(&mut self, capture: Capture) {
+        self.capture = Some(capture);
+    }
+
+    /// Stops capturing; the capture, to [`finish`](Capture::finish).
+    pub fn take_capture(&mut self) -> Option<Capture> {
+        self.capture.take()
     }
 
     /// The runaway bounds.
@@ -331,6 +346,9 @@ impl<A: Host, B: Host> Simulator<A, B> {
         let Some(i) = exact.or_else(crossed) else {
             return false;
         };
+        if let Some(c) = &mut self.capture {
+            c.record(i, self.now, &packet);
+        }
         let path = &mut self.paths[i];
         let (link, rng) = path.link_and_rng(Direction::from_sender(from));
         let to = match from {
@@ -360,6 +378,7 @@ impl<A: fmt::Debug, B: fmt::Debug> fmt::Debug for Simulator<A, B> {
             .field("pending_events", &self.queue.len())
             .field("limits", &self.limits)
             .field("unroutable", &self.unroutable)
+            .field("capture", &self.capture)
             .finish_non_exhaustive()
     }
 }

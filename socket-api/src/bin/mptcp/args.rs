@@ -11,6 +11,8 @@ use mptcp_tun_driver::stack::scheduler::SchedulerKind;
 
 use mptcp_socket::capi::config::PathArg;
 
+use crate::emulation::{Emulation, RawEmulation};
+use crate::observe::{ObserveArgs, RawObserve};
 use crate::units::{parse_delay, parse_list, parse_loss, parse_rate, parse_size};
 
 /// `--help` text.
@@ -33,7 +35,16 @@ Usage:
 Options of `mptcp bench`:
   --paths N              paths (veth pairs, a TUN device per side) between the namespaces,
                          1 to 8 (default 2)
-  --rate R[,R...]        rate of each path, both directions, with tbf (default: unshaped)
+  --rate R[,R...]        rate of each path, both directions, with tbf (default: unshaped);
+                         with any emulator option, the emulator's rate instead
+  --delay D[,D...]       link emulator (both peers' paths, both directions): one-way delay
+  --jitter J[,J...]      extra delay drawn from 0..=J per packet (never reorders by itself)
+  --loss P[,P...]        random loss 1% or 0.01, or bursty gilbert:P/R (enter/leave the
+                         lossy state per packet)
+  --reorder P[,P...]     probability that a packet is held 10 ms and overtaken
+  --schedule FILE        changes during the run, one per line: TIME PATH SETTING [VALUE],
+                         e.g. `5s 1 cut`, `8s 1 restore`, `3s 0> rate 10mbit` (docs/cli.md)
+  --at CHANGES           the same inline, `;`-separated: --at '5s 1 cut; 8s 1 restore'
   --bytes N              bytes each client sends (default 64M), or
   --time S               send for S seconds instead: 10, 10s, 500ms
   --peer stack|kernel|both  which transfers to run (default both)
@@ -62,6 +73,9 @@ Options of `mptcp server` and `mptcp client`:
   --connect IP:PORT      (client) the server
   --send BYTES           (client) how much to send: 64M, 1G, 256K (default 64M)
   --json                 print one JSON object per connection instead of the text report
+  --rate, --delay, --jitter, --loss, --reorder, --schedule, --at
+                         the link emulator inside this stack's driver, per --path in order,
+                         both directions (as for `mptcp bench`)
 MPTCP_TUN_TRACE=1 prints every packet on the TUN devices to stderr.
 
 Options of `mptcp run`:
@@ -76,6 +90,15 @@ Multipath options of `sim`, `client`, `server`, `bench` and `run` (our stack onl
                          announces its addresses), ndiffports (several subflows over the first
                          address pair) or manual (no subflows beyond the first)
   --subflows N           with ndiffports: how many subflows, 1 to 8 (default 2)
+
+Observability options of `sim`, `client`, `server` and `bench` (our stack's run; in `sim` and
+`bench`, the client's side):
+  --sample-interval D    how often the time series is sampled (default 100ms; virtual in `sim`)
+  --timeseries FILE      per-subflow throughput, cwnd, srtt and bytes in flight, and the total:
+                         CSV (.csv) or JSON lines (.json, .jsonl)
+  --plot FILE            an SVG plot of that time series, the path events marked
+  --pcap DIR             one pcap file per path (raw IP; Wireshark and tshark decode MPTCP)
+  --events FILE          the connection's and subflows' events with timestamps, as JSON lines
 
 Exit status: 0 transfer complete and intact, 1 transfer failed, 2 bad arguments,
 3 cannot run (TUN device, permissions), 130/143 stopped by SIGINT/SIGTERM.
@@ -205,6 +228,10 @@ pub(crate) struct BenchArgs {
     pub(crate) simulate: bool,
     pub(crate) json: bool,
     pub(crate) multipath: MultipathArgs,
+    /// Time series, plot, pcap and events of the stack's run (its client).
+    pub(crate) observe: ObserveArgs,
+    /// The link emulator's settings, when any emulator option was given.
+    pub(crate) emulation: Option<Emulation>,
 }
 
 /// One `--path DEV=IP`.
@@ -227,6 +254,9 @@ pub(crate) struct ServerArgs {
     pub(crate) keep_going: bool,
     pub(crate) json: bool,
     pub(crate) multipath: MultipathArgs,
+    pub(crate) observe: ObserveArgs,
+    /// The link emulator in this stack's driver, if asked for.
+    pub(crate) emulation: Option<Emulation>,
 }
 
 /// `mptcp client`'s options.
@@ -237,6 +267,9 @@ pub(crate) struct ClientArgs {
     pub(crate) send: u64,
     pub(crate) json: bool,
     pub(crate) multipath: MultipathArgs,
+    pub(crate) observe: ObserveArgs,
+    /// The link emulator in this stack's driver, if asked for.
+    pub(crate) emulation: Option<Emulation>,
 }
 
 /// `mptcp run`'s options.
@@ -272,6 +305,8 @@ pub(crate) struct SimArgs {
     pub(crate) json: bool,
     /// Scheduler, congestion control, path manager.
     pub(crate) multipath: MultipathArgs,
+    /// Time series, plot, pcap and events (of the client).
+    pub(crate) observe: ObserveArgs,
 }
 
 /// Parses the arguments after the program name.
@@ -298,6 +333,7 @@ struct RawSim<'a> {
     seed: Option<&'a str>,
     json: bool,
     multipath: RawMultipath<'a>,
+    observe: RawObserve<'a>,
 }
 
 impl<'a> RawSim<'a> {
@@ -310,7 +346,7 @@ impl<'a> RawSim<'a> {
             "--loss" => &mut self.loss,
             "--bytes" => &mut self.bytes,
             "--seed" => &mut self.seed,
-            _ => return self.multipath.slot(name),
+            _ => return self.multipath.slot(name).or_else(|| self.observe.slot(name)),
         })
     }
 }
@@ -349,6 +385,8 @@ fn parse_bench(args: &[String]) -> Result<Command, String> {
     let (mut paths, mut rate, mut bytes, mut time, mut peer) = (None, None, None, None, None);
     let (mut simulate, mut json) = (false, false);
     let mut multipath = RawMultipath::default();
+    let mut observe = RawObserve::default();
+    let mut emulation = RawEmulation::default();
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -377,7 +415,11 @@ fn parse_bench(args: &[String]) -> Result<Command, String> {
             "--bytes" => &mut bytes,
             "--time" => &mut time,
             "--peer" => &mut peer,
-            _ => multipath.slot(name).ok_or_else(|| format!("bench: unknown option {name:?}"))?,
+            _ => multipath
+                .slot(name)
+                .or_else(|| observe.slot(name))
+                .or_else(|| emulation.slot(name))
+                .ok_or_else(|| format!("bench: unknown option {name:?}"))?,
         };
         if slot.is_some() {
             return Err(format!("{name}: given more than once"));
@@ -405,8 +447,9 @@ fn parse_bench(args: &[String]) -> Result<Command, String> {
         "both" => Peer::Both,
         other => return Err(format!("--peer: expected stack, kernel or both, got {other:?}")),
     };
-    let multipath = multipath.finish()?;
-    Ok(Command::Bench(BenchArgs { rates, amount, peer, simulate, json, multipath }))
+    let (multipath, observe) = (multipath.finish()?, observe.finish()?);
+    let emulation = emulation.finish(n, &rates, emulation.given())?;
+    Ok(Command::Bench(BenchArgs { rates, amount, peer, simulate, json, multipath, observe, emulation }))
 }
 
 /// `--time`: seconds (`10`, `1.5`) or a duration with a unit (`10s`, `500ms`), above 0.
@@ -436,6 +479,8 @@ fn parse_tun(cmd: &str, args: &[String]) -> Result<Command, String> {
     let (mut echo, mut keep_going, mut json) = (false, false, false);
     let addr_opt = if server { "--listen" } else { "--connect" };
     let mut multipath = RawMultipath::default();
+    let mut observe = RawObserve::default();
+    let (mut emulation, mut rate) = (RawEmulation::default(), None);
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -460,7 +505,10 @@ fn parse_tun(cmd: &str, args: &[String]) -> Result<Command, String> {
             return Err(format!("{cmd}: unexpected argument {arg:?}"));
         }
         let known = name == "--path" || name == addr_opt || (!server && name == "--send");
-        let multipath_slot = multipath.slot(name);
+        let multipath_slot = match name {
+            "--rate" => Some(&mut rate),
+            _ => multipath.slot(name).or_else(|| observe.slot(name)).or_else(|| emulation.slot(name)),
+        };
         if !known && multipath_slot.is_none() {
             return Err(format!("{cmd}: unknown option {name:?}"));
         }
@@ -490,13 +538,18 @@ fn parse_tun(cmd: &str, args: &[String]) -> Result<Command, String> {
     }
     let addr = addr.ok_or_else(|| format!("{cmd}: {addr_opt} IP:PORT is required"))?;
     check_paths(cmd, &paths)?;
-    let multipath = multipath.finish()?;
+    let (multipath, observe) = (multipath.finish()?, observe.finish()?);
+    let rates = match rate {
+        None => vec![None; paths.len()],
+        Some(s) => per_path("--rate", s, paths.len(), parse_rate)?.into_iter().map(Some).collect(),
+    };
+    let emulation = emulation.finish(paths.len(), &rates, rate.is_some() || emulation.given())?;
     if server {
         let ip = addr.ip();
         if !ip.is_unspecified() && !paths.iter().any(|p| p.addr == ip) {
             return Err(format!("--listen: {ip} is not the address of any --path"));
         }
-        Ok(Command::Server(ServerArgs { listen: addr, paths, echo, keep_going, json, multipath }))
+        Ok(Command::Server(ServerArgs { listen: addr, paths, echo, keep_going, json, multipath, observe, emulation }))
     } else {
         let first = paths[0].addr;
         if first.is_ipv4() != addr.is_ipv4() {
@@ -506,7 +559,7 @@ fn parse_tun(cmd: &str, args: &[String]) -> Result<Command, String> {
             ));
         }
         let send = send.unwrap_or(64 << 20);
-        Ok(Command::Client(ClientArgs { connect: addr, paths, send, json, multipath }))
+        Ok(Command::Client(ClientArgs { connect: addr, paths, send, json, multipath, observe, emulation }))
     }
 }
 
@@ -592,11 +645,12 @@ fn sim_args(raw: &RawSim<'_>) -> Result<SimArgs, String> {
             .ok_or_else(|| format!("--seed: expected a whole number from 0 to {}, got {s:?}", u64::MAX))?,
     };
     let paths = (0..n).map(|i| PathArgs { rate_bps: rates[i], delay: delays[i], loss: losses[i] }).collect();
-    Ok(SimArgs { paths, bytes, seed, json: raw.json, multipath: raw.multipath.finish()? })
+    let (multipath, observe) = (raw.multipath.finish()?, raw.observe.finish()?);
+    Ok(SimArgs { paths, bytes, seed, json: raw.json, multipath, observe })
 }
 
 /// A list for option `name` stretched to `n` paths: one value for all, or exactly `n`.
-fn per_path<T: Clone>(
+pub(crate) fn per_path<T: Clone>(
     name: &str,
     s: &str,
     n: usize,
@@ -630,7 +684,8 @@ mod tests {
         let s = sim("sim");
         let path = PathArgs { rate_bps: 100_000_000, delay: Duration::from_millis(10), loss: 0.0 };
         let multipath = MultipathArgs::default();
-        assert_eq!(s, SimArgs { paths: vec![path], bytes: 64 << 20, seed: 1, json: false, multipath });
+        let observe = ObserveArgs::default();
+        assert_eq!(s, SimArgs { paths: vec![path], bytes: 64 << 20, seed: 1, json: false, multipath, observe });
     }
 
     #[test]
@@ -774,6 +829,30 @@ mod tests {
         assert_eq!(err("run --path t0 -- prog"), r#"--path: expected DEV=IP[,backup] (like mtun0=10.0.1.2), got "t0""#);
     }
 
+    #[test]
+    fn observability_options_in_every_transfer_command() {
+        let o = |cmd: Command| match cmd {
+            Command::Sim(a) => a.observe,
+            Command::Bench(a) => a.observe,
+            Command::Client(a) => a.observe,
+            Command::Server(a) => a.observe,
+            other => panic!("{other:?}"),
+        };
+        let flags = "--sample-interval 20ms --timeseries t.csv --plot p.svg --pcap d --events e.jsonl";
+        for cmd in [
+            "sim",
+            "bench",
+            "client --connect 10.0.0.1:5 --path t0=10.0.0.2",
+            "server --listen 0.0.0.0:5 --path t0=10.0.0.2",
+        ] {
+            let got = o(parse_str(&format!("{cmd} {flags}")).unwrap());
+            assert_eq!(got.sample_interval, Duration::from_millis(20), "{cmd}");
+            let files = [&got.timeseries, &got.plot, &got.pcap, &got.events].map(|p| p.clone().unwrap());
+            assert_eq!(files.map(|p| p.display().to_string()), ["t.csv", "p.svg", "d", "e.jsonl"], "{cmd}");
+        }
+        assert!(parse_str("run --path t0=10.0.0.2 --plot p.svg -- prog").is_err());
+    }
+
     fn bench(line: &str) -> BenchArgs {
         match parse_str(line) {
             Ok(Command::Bench(b)) => b,
@@ -822,6 +901,8 @@ mod tests {
             simulate: false,
             json: false,
             multipath: MultipathArgs::default(),
+            observe: ObserveArgs::default(),
+            emulation: None,
         };
         assert_eq!(b, expected);
         let b = bench("bench --paths 3 --rate 100mbit,10mbit,1gbit --time 2.5 --peer=kernel --json --simulate");
@@ -831,6 +912,37 @@ mod tests {
         assert_eq!(bench("bench --paths 1 --rate 5mbit --bytes 4M").rates, vec![Some(5_000_000)]);
         assert_eq!(bench("bench --time 500ms").amount, Amount::Time(Duration::from_millis(500)));
         assert_eq!(bench("bench --peer stack").peer, Peer::Stack);
+    }
+
+    #[test]
+    fn emulator_options() {
+        let words = "bench --paths 2 --rate 10mbit --delay 10ms,50ms --loss gilbert:1%/25% --at".split_whitespace();
+        let argv: Vec<String> = words.chain(["5s 1 cut"]).map(str::to_owned).collect();
+        let Ok(Command::Bench(b)) = parse(&argv) else { panic!("{argv:?}") };
+        let e = b.emulation.expect("emulated");
+        assert_eq!((e.links[0].rate_bps, e.links[1].delay), (Some(10_000_000), Duration::from_millis(50)));
+        assert!(e.links[1].loss_burst.is_some() && e.schedule.changes().len() == 1);
+        assert!(bench("bench --rate 10mbit").emulation.is_none(), "--rate alone stays tbf");
+        let Command::Client(c) = parse_str("client --connect 10.0.0.1:5 --path t0=10.0.0.2 --rate 5mbit").unwrap()
+        else {
+            panic!("client")
+        };
+        assert_eq!(c.emulation.map(|e| e.links[0].rate_bps), Some(Some(5_000_000)), "--rate alone emulates");
+        let Command::Server(s) =
+            parse_str("server --listen 0.0.0.0:5 --path t0=10.0.0.2 --path t1=10.0.1.2 --delay 1ms,2ms --reorder 1%")
+                .unwrap()
+        else {
+            panic!("server")
+        };
+        assert_eq!(s.emulation.map(|e| (e.links[1].delay, e.links[0].reorder)), Some((Duration::from_millis(2), 0.01)));
+        let err = |line: &str| parse_str(line).expect_err(line);
+        assert!(
+            err("client --connect 10.0.0.1:5 --path t0=10.0.0.2 --delay 1ms,2ms")
+                .starts_with("--delay: 2 values for 1")
+        );
+        let argv =
+            ["client", "--connect", "10.0.0.1:5", "--path", "t0=10.0.0.2", "--at", "1s 1 cut"].map(str::to_owned);
+        assert!(parse(&argv).unwrap_err().contains("path 1 does not exist"));
     }
 
     #[test]
@@ -845,7 +957,9 @@ mod tests {
             err("bench --rate 1mbit,2mbit,3mbit"),
             "--rate: 3 values for 2 path(s); give one value for all paths or one per path"
         );
-        assert_eq!(err("bench --loss 1%"), r#"bench: unknown option "--loss""#);
+        assert_eq!(err("bench --duplicate 1%"), r#"bench: unknown option "--duplicate""#);
+        assert_eq!(err("bench --delay 1ms --delay 2ms"), "--delay: given more than once");
+        assert!(err("bench --paths 2 --at 1s_2_cut").starts_with("--at: line 1: "));
         assert_eq!(err("bench --json=1"), "--json: takes no value");
         assert_eq!(err("bench now"), r#"bench: unexpected argument "now""#);
     }

@@ -19,8 +19,11 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use mptcp_tun_driver::emulator::bridge::Bridge;
+use mptcp_tun_driver::emulator::{Dir, Emulator, Schedule};
 use mptcp_tun_driver::event_loop::{EventLoop, LoopConfig, PathDevice, StopHandle, endpoint_config, os_endpoint};
 use mptcp_tun_driver::netns::has_net_admin;
+use mptcp_tun_driver::path_io::Clock;
 use mptcp_tun_driver::signals::SignalCatcher;
 use mptcp_tun_driver::stack::connection::{CloseReason, ConnectionStats};
 use mptcp_tun_driver::stack::endpoint::EndpointConfig;
@@ -29,7 +32,9 @@ use mptcp_tun_driver::transfer::{Role, Transfer, TransferReport};
 use serde::Serialize;
 
 use crate::args::{Amount, BenchArgs, MultipathArgs, PathArgs, SimArgs};
+use crate::emulation::Emulation;
 use crate::kernel::{self, KernelOutcome};
+use crate::observe::{self, ObserveArgs};
 use crate::report::SimReport;
 use crate::topology::{self, Topology, kernel_client, kernel_server, stack_client, stack_server, tun};
 use crate::units::{format_rate, format_size};
@@ -96,8 +101,11 @@ pub(crate) struct PeerReport {
 #[derive(Debug, Serialize)]
 struct PathInfo {
     path: usize,
-    /// tbf rate in both directions; null: unshaped (or, simulated, 1 Gbit/s).
+    /// tbf rate in both directions (the emulator's with `emulated`); null: unshaped (or,
+    /// simulated, 1 Gbit/s).
     rate_bps: Option<u64>,
+    /// The link emulator's settings of this path, if emulated.
+    emulated: Option<String>,
     stack_client: IpAddr,
     stack_server: IpAddr,
     kernel_client: IpAddr,
@@ -156,7 +164,7 @@ pub(crate) fn main(a: &BenchArgs) -> ExitCode {
         return finish(&report, a, catcher.caught());
     }
     let limit = time_limit(a);
-    let topo = match Topology::build(&a.rates, &interrupted) {
+    let topo = match Topology::build(&a.rates, a.emulation.is_some(), &interrupted) {
         Ok(t) => t,
         Err(_) if interrupted() => {
             eprintln!("mptcp bench: interrupted while setting up; what was made is removed");
@@ -169,19 +177,58 @@ pub(crate) fn main(a: &BenchArgs) -> ExitCode {
         print!("{}", header(a, &topo));
     }
     if a.peer.stack() && !interrupted() {
-        report.stack = Some(run_stack(&topo, a, limit, &interrupted));
+        let run = || run_stack(&topo, a, limit, &interrupted);
+        report.stack = Some(bridged(&topo, a.emulation.as_ref(), false, run));
     }
     if a.peer.kernel() && !interrupted() {
         report.kernel = Some(match topo.kernel_path_manager() {
             Ok(()) => {
                 let listen = SocketAddr::new(kernel_server(0), PORT);
-                kernel_report(kernel::run(&topo, listen, a.amount, limit, &interrupted), topo.paths)
+                let run = || kernel_report(kernel::run(&topo, listen, a.amount, limit, &interrupted), topo.paths);
+                bridged(&topo, a.emulation.as_ref(), true, run)
             }
             Err(e) => failed(format!("configuring the kernel's path manager: {e}")),
         });
     }
     drop(topo);
     finish(&report, a, catcher.caught())
+}
+
+/// Runs `run` with the emulator's bridge between the namespaces when the paths are bridged
+/// (`emulation`): through the emulated links (`emulate`, the kernel's run), or passing packets
+/// through untouched (the stack's run, which emulates its links in its own driver), so that both
+/// runs cross the same devices and the emulation happens once.
+fn bridged(
+    topo: &Topology,
+    emulation: Option<&Emulation>,
+    emulate: bool,
+    run: impl FnOnce() -> PeerReport,
+) -> PeerReport {
+    let Some(e) = emulation else { return run() };
+    let clock = Clock::new();
+    let emulator = if emulate {
+        e.emulator(&Dir::BOTH, clock.now())
+    } else {
+        Emulator::new(vec![[None, None]; topo.paths], Schedule::default(), 0, clock.now())
+    };
+    let mut bridge = match topo.bridge_pairs().and_then(|pairs| Bridge::new(pairs, emulator, clock)) {
+        Ok(b) => b,
+        Err(e) => return failed(format!("starting the emulator's bridge: {e}")),
+    };
+    let stop = bridge.stop_handle();
+    let thread = std::thread::spawn(move || bridge.run());
+    let mut report = run();
+    stop.stop();
+    let error = match thread.join() {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(format!("the emulator's bridge failed: {e}")),
+        Err(_) => Some("the emulator's bridge panicked".to_owned()),
+    };
+    if let Some(e) = error.filter(|_| report.ok) {
+        report.ok = false;
+        report.error = Some(e);
+    }
+    report
 }
 
 /// Prints the report; the exit status.
@@ -224,7 +271,7 @@ fn why_simulated(a: &BenchArgs) -> Option<String> {
     if !works("ip", "-V") {
         return Some("the `ip` command (iproute2) is missing".to_owned());
     }
-    if a.rates.iter().any(Option::is_some) && !works("tc", "-V") {
+    if a.rates.iter().any(Option::is_some) && a.emulation.is_none() && !works("tc", "-V") {
         return Some("the `tc` command (iproute2) is missing".to_owned());
     }
     None
@@ -234,6 +281,7 @@ fn path_infos(a: &BenchArgs) -> Vec<PathInfo> {
     let info = |(i, rate): (usize, &Option<u64>)| PathInfo {
         path: i,
         rate_bps: *rate,
+        emulated: a.emulation.as_ref().map(|e| e.describe(i)),
         stack_client: stack_client(i),
         stack_server: stack_server(i),
         kernel_client: kernel_client(i),
@@ -266,7 +314,10 @@ fn header(a: &BenchArgs, topo: &Topology) -> String {
         topo.b.name()
     );
     for (i, rate) in a.rates.iter().enumerate() {
-        let rate = rate.map_or_else(|| "unshaped".to_owned(), |r| format!("{} each way (tbf)", format_rate(r)));
+        let rate = match &a.emulation {
+            Some(e) => e.describe(i),
+            None => rate.map_or_else(|| "unshaped".to_owned(), |r| format!("{} each way (tbf)", format_rate(r))),
+        };
         let _ = writeln!(
             out,
             "  path {i}  stack {} -> {}, kernel {} -> {}, {rate}",
@@ -338,6 +389,8 @@ fn stack_end(
     role: Role,
     limit: Duration,
     multipath: MultipathArgs,
+    observe: Option<ObserveArgs>,
+    emulation: Option<(Emulation, Dir)>,
     handle: mpsc::Sender<StopHandle>,
 ) -> Result<StackEnd, String> {
     let devices = paths
@@ -351,9 +404,20 @@ fn stack_end(
     let endpoint = os_endpoint(config).map_err(|e| e.to_string())?;
     let mut lp = EventLoop::new(endpoint, Transfer::new(role, false), devices, LoopConfig::default())
         .map_err(|e| e.to_string())?;
+    // Each end emulates the direction it sends; its peer emulates the other.
+    if let Some((e, outbound)) = &emulation {
+        lp.set_emulator(e.emulator(&[*outbound], lp.now()), *outbound);
+    }
+    if let Some(o) = &observe {
+        o.attach(&mut lp)?;
+    }
     lp.start().map_err(|e| e.to_string())?;
     let _ = handle.send(lp.stop_handle());
     lp.run(|t| t.is_closed(), Some(limit), |_| {}).map_err(|e| e.to_string())?;
+    if let Some(o) = &observe {
+        observe::finish_capture(lp.take_capture())?;
+        o.write(lp.transfer(), "mptcp bench: our stack's client", 1)?;
+    }
     let t = lp.transfer();
     Ok(StackEnd { report: t.report(), stats: t.stats(lp.endpoint()), now: lp.now() })
 }
@@ -391,7 +455,10 @@ fn run_stack(topo: &Topology, a: &BenchArgs, limit: Duration, interrupted: &dyn 
     let (tx, rx) = mpsc::channel();
     let server_paths = (0..n).map(|i| (tun(i), stack_server(i))).collect();
     let server_tx = tx.clone();
-    let server = topo.b.spawn(move || stack_end(server_paths, Role::Server { listen }, limit, multipath, server_tx));
+    let server_emulation = a.emulation.clone().map(|e| (e, Dir::Reverse));
+    let server = topo.b.spawn(move || {
+        stack_end(server_paths, Role::Server { listen }, limit, multipath, None, server_emulation, server_tx)
+    });
     let Some(server_stop) = wait_for_handle(&rx, &server, interrupted) else {
         if !server.is_finished() {
             // Interrupted while the server was starting: it sends its handle soon after.
@@ -407,7 +474,11 @@ fn run_stack(topo: &Topology, a: &BenchArgs, limit: Duration, interrupted: &dyn 
     };
     let client_paths = (0..n).map(|i| (tun(i), stack_client(i))).collect();
     let role = Role::Client { local: stack_client(0), remote: listen, bytes, seed: SEED };
-    let client = topo.a.spawn(move || stack_end(client_paths, role, client_limit, multipath, tx));
+    let observe = a.observe.clone();
+    let client_emulation = a.emulation.clone().map(|e| (e, Dir::Forward));
+    let client = topo
+        .a
+        .spawn(move || stack_end(client_paths, role, client_limit, multipath, Some(observe), client_emulation, tx));
     let client_stop = wait_for_handle(&rx, &client, interrupted);
     let mut was_interrupted = false;
     let mut first_done: Option<std::time::Instant> = None;
@@ -553,7 +624,14 @@ fn simulated(a: &BenchArgs) -> PeerReport {
     let paths: Vec<PathArgs> = a
         .rates
         .iter()
-        .map(|r| PathArgs { rate_bps: r.unwrap_or(SIM_UNSHAPED_BPS), delay: SIM_DELAY, loss: 0.0 })
+        .enumerate()
+        .map(|(i, r)| {
+            // The simulator's paths take the emulator's delay and random loss (not its jitter,
+            // bursty loss, reordering or schedule).
+            let link = a.emulation.as_ref().and_then(|e| e.links.get(i));
+            let delay = link.map_or(SIM_DELAY, |l| l.delay.max(SIM_DELAY));
+            PathArgs { rate_bps: r.unwrap_or(SIM_UNSHAPED_BPS), delay, loss: link.map_or(0.0, |l| l.loss) }
+        })
         .collect();
     let bytes = match a.amount {
         Amount::Bytes(b) => b,
@@ -562,7 +640,7 @@ fn simulated(a: &BenchArgs) -> PeerReport {
             ((bps as f64 / 8.0 * t.as_secs_f64()) as u64).max(1)
         }
     };
-    let args = SimArgs { paths, bytes, seed: SEED, json: a.json, multipath: a.multipath };
+    let args = SimArgs { paths, bytes, seed: SEED, json: a.json, multipath: a.multipath, observe: a.observe.clone() };
     let r: SimReport = crate::sim::run(&args, crate::sim::time_limit(&args));
     let n = a.rates.len();
     let subflows = r

@@ -8,9 +8,12 @@
 
 mod args;
 mod bench;
+mod emulation;
 mod kernel;
+mod observe;
 mod report;
 mod run;
+mod schedule;
 mod sim;
 mod topology;
 mod tun;

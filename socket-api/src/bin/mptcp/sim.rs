@@ -18,7 +18,9 @@ use mptcp_tun_driver::stack::time::Instant;
 use mptcp_tun_driver::transfer::{Role, TransferReport};
 
 use crate::args::{PathArgs, SimArgs};
+use crate::observe;
 use crate::report::{self, LinkReport, PathReport, SimReport, SubflowReport};
+use crate::units::format_size;
 
 /// The server's port.
 const PORT: u16 = 5000;
@@ -80,7 +82,8 @@ fn network(args: &SimArgs) -> Sim {
         c
     };
     let role = Role::Client { local: client_addr(0), remote, bytes, seed };
-    let a = EndpointHost::new(config(client_addr), seed ^ 0xa, role, false);
+    let mut a = EndpointHost::new(config(client_addr), seed ^ 0xa, role, false);
+    args.observe.prepare(&mut a.transfer);
     let b = EndpointHost::new(config(server_addr), seed ^ 0xb, Role::Server { listen: remote }, false);
     let mut sim = Simulator::new(a, b, seed);
     for (i, p) in args.paths.iter().enumerate() {
@@ -96,9 +99,20 @@ fn network(args: &SimArgs) -> Sim {
 /// Runs the transfer and then the close; reports what happened.
 pub(crate) fn run(args: &SimArgs, limit: Duration) -> SimReport {
     let mut sim = network(args);
-    let (stats, end, error) = drive(&mut sim, limit);
+    let names: Vec<String> = (0..args.paths.len()).map(|i| format!("path{i}")).collect();
+    let (stats, end, error) = match args.observe.capture(&names) {
+        Ok(capture) => {
+            if let Some(c) = capture {
+                sim.set_capture(c);
+            }
+            drive(&mut sim, limit)
+        }
+        Err(e) => (None, sim.now(), Some(e)),
+    };
+    // Written even when the run failed: they show why.
+    let written = write_observed(&mut sim, args);
     let (c, s) = (sim.a().transfer.report(), sim.b().transfer.report());
-    let error = error.or_else(|| check(&c, &s));
+    let error = error.or_else(|| check(&c, &s)).or(written.err());
     let start = c.established_at.unwrap_or(Instant::ZERO);
     let seconds = s.eof_at.unwrap_or(end).saturating_duration_since(start).as_secs_f64();
     let goodput_mbps = if seconds > 0.0 { s.bytes_received as f64 * 8.0 / seconds / 1e6 } else { 0.0 };
@@ -147,6 +161,14 @@ fn drive(sim: &mut Sim, limit: Duration) -> (Option<ConnectionStats>, Instant, O
         }
     };
     (stats, end, error)
+}
+
+/// Writes the capture, the client's time series, plot and events (those asked for).
+fn write_observed(sim: &mut Sim, args: &SimArgs) -> Result<(), String> {
+    observe::finish_capture(sim.take_capture())?;
+    let (bytes, paths) = (format_size(args.bytes), args.paths.len());
+    let title = format!("mptcp sim: {bytes} over {paths} path(s), the client's subflows (virtual time)");
+    args.observe.write(&sim.a().transfer, &title, 1)
 }
 
 /// What is wrong with a run that reached its end: corrupted data or an abnormal close.

@@ -12,10 +12,16 @@
 //! source address), so a subflow uses the path of its client-side address, as in the kernel's
 //! MPTCP selftests. B routes replies by destination. A `--rate` puts a tbf qdisc on both ends of
 //! the veth pair. Everything lives inside the two namespaces, which are deleted on drop.
+//!
+//! With the link emulator (`--delay`, `--loss`, ...), `a<i>` and `b<i>` are TUN devices with the
+//! same names, addresses and routes instead of a veth pair, joined by the emulator's TUN-to-TUN
+//! bridge ([`Topology::bridge_pairs`]; `docs/emulator.md`).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 
+use mptcp_tun_driver::device::TunDevice;
+use mptcp_tun_driver::emulator::bridge::BridgePair;
 use mptcp_tun_driver::netns::{Netns, unique_name};
 
 /// The drop-tail queue of each tbf, in bytes: the simulator's default queue (`link.rs`).
@@ -83,7 +89,9 @@ impl Topology {
     /// Builds the namespaces and paths; `rates[i]` shapes path `i` (bit/s, both directions).
     /// `interrupted` is checked between steps (a signal stops the build; what was made is
     /// removed when the partial topology drops).
-    pub(crate) fn build(rates: &[Option<u64>], interrupted: &dyn Fn() -> bool) -> io::Result<Topology> {
+    /// With `bridged`, each path's `a<i>`–`b<i>` is a pair of TUN devices for the emulator's
+    /// bridge instead of a veth pair, and `rates` are left to the emulator.
+    pub(crate) fn build(rates: &[Option<u64>], bridged: bool, interrupted: &dyn Fn() -> bool) -> io::Result<Topology> {
         let base = unique_name("mptcp-bench");
         let a = Netns::new(&format!("{base}-a"))?;
         let b = Netns::new(&format!("{base}-b"))?;
@@ -102,11 +110,16 @@ impl Topology {
         let a = topo.a.name();
         for (i, rate) in rates.iter().enumerate() {
             let dev = tun(i);
-            topo.b.ip(&format!("link add b{i} type veth peer name a{i} netns {a}"))?;
+            if bridged {
+                topo.a.ip(&format!("tuntap add dev a{i} mode tun"))?;
+                topo.b.ip(&format!("tuntap add dev b{i} mode tun"))?;
+            } else {
+                topo.b.ip(&format!("link add b{i} type veth peer name a{i} netns {a}"))?;
+            }
             topo.a.ip(&format!("addr add {}/24 dev a{i}", kernel_client(i)))?;
-            topo.a.ip(&format!("link set a{i} up"))?;
+            topo.a.ip(&format!("link set a{i} txqueuelen {TUN_TXQUEUELEN} up"))?;
             topo.b.ip(&format!("addr add {}/24 dev b{i}", kernel_server(i)))?;
-            topo.b.ip(&format!("link set b{i} up"))?;
+            topo.b.ip(&format!("link set b{i} txqueuelen {TUN_TXQUEUELEN} up"))?;
             for (ns, x) in [(&topo.a, 71), (&topo.b, 72)] {
                 ns.ip(&format!("tuntap add dev {dev} mode tun"))?;
                 ns.ip(&format!("addr add {}/24 dev {dev}", addr(x, i, 1)))?;
@@ -118,8 +131,8 @@ impl Topology {
             topo.a.ip(&format!("rule add from {} table {table}", stack_client(i)))?;
             topo.a.ip(&format!("rule add from {} table {table}", kernel_client(i)))?;
             topo.b.ip(&format!("route add {}/24 via {} dev b{i}", addr(71, i, 0), kernel_client(i)))?;
-            if let Some(bps) = rate {
-                let burst = tbf_burst(*bps);
+            if let Some(bps) = rate.filter(|_| !bridged) {
+                let burst = tbf_burst(bps);
                 for (ns, veth) in [(&topo.a, format!("a{i}")), (&topo.b, format!("b{i}"))] {
                     ns.tc(&format!("qdisc add dev {veth} root tbf rate {bps}bit burst {burst} limit {TBF_LIMIT}"))?;
                 }
@@ -127,6 +140,18 @@ impl Topology {
             check()?;
         }
         Ok(topo)
+    }
+
+    /// Attaches the bridged TUN devices of every path (`a<i>` in A, `b<i>` in B), for one run of
+    /// the emulator's bridge.
+    pub(crate) fn bridge_pairs(&self) -> io::Result<Vec<BridgePair>> {
+        let open = |ns: &Netns, side: char| {
+            let names: Vec<String> = (0..self.paths).map(|i| format!("{side}{i}")).collect();
+            ns.run(move || names.iter().map(|n| TunDevice::open(n)).collect::<Result<Vec<_>, _>>())?
+                .map_err(|e| io::Error::other(e.to_string()))
+        };
+        let (a, b) = (open(&self.a, 'a')?, open(&self.b, 'b')?);
+        Ok(a.into_iter().zip(b).map(|(a, b)| BridgePair { a, b }).collect())
     }
 
     /// Sets up the kernel's in-kernel path manager so that its MPTCP uses every path: the

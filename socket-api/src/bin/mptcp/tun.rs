@@ -7,6 +7,7 @@ use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use mptcp_tun_driver::emulator::Dir;
 use mptcp_tun_driver::event_loop::{
     EventLoop, LoopConfig, LoopError, PathDevice, Progress, StopReason, endpoint_config, os_endpoint,
 };
@@ -17,6 +18,8 @@ use mptcp_tun_driver::transfer::{Role, Transfer};
 use serde::Serialize;
 
 use crate::args::{ClientArgs, MultipathArgs, ServerArgs, TunPath};
+use crate::emulation::Emulation;
+use crate::observe::{self, ObserveArgs};
 use crate::units::format_size;
 
 /// Exit status when the program cannot run at all (device, permissions, signal handlers).
@@ -76,15 +79,20 @@ struct TunReport {
 /// `mptcp server`.
 pub(crate) fn server(a: &ServerArgs) -> ExitCode {
     let role = Role::Server { listen: a.listen };
-    let mut lp = match setup(&a.paths, role.clone(), a.echo, &a.multipath) {
+    let mut lp = match setup(&a.paths, role.clone(), a.echo, &a.multipath, a.emulation.as_ref()) {
         Ok(lp) => lp,
         Err(e) => return fail(&e),
     };
+    if let Err(e) = a.observe.attach(&mut lp) {
+        return fail(&e);
+    }
     if !a.json {
         eprintln!("mptcp server: listening on {} ({})", a.listen, describe_paths(lp.paths()));
     }
     let mut worst = ExitCode::SUCCESS;
+    let mut nth = 0;
     loop {
+        nth += 1;
         let stop = match lp.run(|t| t.is_closed(), None, progress_printer(true)) {
             Ok(s) => s,
             Err(e) => return fail(&e),
@@ -97,29 +105,45 @@ pub(crate) fn server(a: &ServerArgs) -> ExitCode {
         }
         let r = report(&lp, false, signal.is_some(), None);
         print_report(&r, a.json);
-        if !r.ok {
+        let last = signal.is_some() || !a.keep_going;
+        if !r.ok || !write_observed(&mut lp, &a.observe, "mptcp server", nth, last) {
             worst = ExitCode::FAILURE;
         }
         if signal.is_some() {
             return exit_for_signal(signal);
         }
-        if !a.keep_going {
+        if last {
             return worst;
         }
-        lp.replace_transfer(Transfer::new(role.clone(), a.echo));
+        let mut next = Transfer::new(role.clone(), a.echo);
+        a.observe.prepare(&mut next);
+        lp.replace_transfer(next);
         if let Err(e) = lp.start() {
             return fail(&e);
         }
     }
 }
 
+/// Writes what `--timeseries`, `--plot` and `--events` ask for about the loop's connection (the
+/// `nth`), and with `last` ends the `--pcap` capture; an error goes to stderr (false).
+fn write_observed(lp: &mut EventLoop, o: &ObserveArgs, title: &str, nth: usize, last: bool) -> bool {
+    let mut written = o.write(lp.transfer(), title, nth);
+    if last {
+        written = written.and(observe::finish_capture(lp.take_capture()));
+    }
+    written.map_err(|e| eprintln!("mptcp: {e}")).is_ok()
+}
+
 /// `mptcp client`.
 pub(crate) fn client(a: &ClientArgs) -> ExitCode {
     let role = Role::Client { local: a.paths[0].addr, remote: a.connect, bytes: a.send, seed: SEED };
-    let mut lp = match setup(&a.paths, role, false, &a.multipath) {
+    let mut lp = match setup(&a.paths, role, false, &a.multipath, a.emulation.as_ref()) {
         Ok(lp) => lp,
         Err(e) => return fail(&e),
     };
+    if let Err(e) = a.observe.attach(&mut lp) {
+        return fail(&e);
+    }
     if !a.json {
         eprintln!(
             "mptcp client: {} ({} bytes) to {} ({})",
@@ -137,9 +161,10 @@ pub(crate) fn client(a: &ClientArgs) -> ExitCode {
     let signal = signal_of(stop);
     let r = report(&lp, true, signal.is_some(), Some(a.send));
     print_report(&r, a.json);
+    let written = write_observed(&mut lp, &a.observe, "mptcp client", 1, true);
     if signal.is_some() {
         exit_for_signal(signal)
-    } else if r.ok {
+    } else if r.ok && written {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -155,7 +180,15 @@ fn describe_paths(paths: &[PathDevice]) -> String {
 }
 
 /// Opens the devices and builds the endpoint, the application and the loop, and starts it.
-fn setup(paths: &[TunPath], role: Role, echo: bool, multipath: &MultipathArgs) -> Result<EventLoop, LoopError> {
+/// With `emulation`, the link emulator sits between the endpoint and the devices, emulating both
+/// directions (what this side sends travels forward from a client, in reverse from a server).
+fn setup(
+    paths: &[TunPath],
+    role: Role,
+    echo: bool,
+    multipath: &MultipathArgs,
+    emulation: Option<&Emulation>,
+) -> Result<EventLoop, LoopError> {
     let devices = paths.iter().map(|p| PathDevice::open(&p.device, p.addr)).collect::<Result<Vec<_>, _>>()?;
     let mut base = EndpointConfig::default();
     multipath.apply(&mut base.connection);
@@ -163,12 +196,16 @@ fn setup(paths: &[TunPath], role: Role, echo: bool, multipath: &MultipathArgs) -
     let config = endpoint_config(base, &devices);
     let endpoint = os_endpoint(config)?;
     let config = LoopConfig { handle_signals: true, ..LoopConfig::default() };
+    let outbound = if matches!(role, Role::Server { .. }) { Dir::Reverse } else { Dir::Forward };
     let mut lp = EventLoop::new(endpoint, Transfer::new(role, echo), devices, config)?;
+    if let Some(e) = emulation {
+        lp.set_emulator(e.emulator(&Dir::BOTH, lp.now()), outbound);
+    }
     lp.start()?;
     Ok(lp)
 }
 
-fn fail(e: &LoopError) -> ExitCode {
+fn fail(e: &impl std::fmt::Display) -> ExitCode {
     eprintln!("mptcp: {e}");
     ExitCode::from(CANNOT_RUN)
 }
