@@ -180,8 +180,11 @@ fn loss_within_5_percent() {
     send_paced(&s.tx, count, 64, 20_000.0, base);
     let got = receiver.join().unwrap();
     let (stats, link) = s.finish();
-    assert_eq!(link.offered.packets, count as u64, "every probe reached the bridge");
+    // The kernel may drop a probe before the bridge (a full socket or device queue on a loaded
+    // machine): the loss measured is the link's, over what it was offered.
+    let offered = link.offered.packets;
+    assert!(offered as f64 >= 0.99 * count as f64, "the probes reached the bridge: {offered} of {count}");
     assert_eq!(got.len() as u64, link.delivered.packets, "every probe the link delivered arrived");
     assert_eq!(stats.packets_out, link.delivered.packets);
-    within(1.0 - got.len() as f64 / count as f64, loss, "loss");
+    within(1.0 - got.len() as f64 / offered as f64, loss, "loss");
 }
