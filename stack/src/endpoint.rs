@@ -32,8 +32,17 @@ pub struct ConnectionHandle(pub u64);
 pub struct EndpointConfig {
     /// Settings for every connection.
     pub connection: ConnectionConfig,
-    /// Most connections at once; further SYNs are answered with RST.
+    /// Most connections at once; further SYNs are answered with RST (and MP_TCPRST "lack of
+    /// resources" when they offer MPTCP, RFC 8684 §3.6).
     pub max_connections: usize,
+    /// Most half-open connections (a listener's SYN answered, the handshake not complete, at
+    /// least one); a SYN beyond them takes the place of the oldest (RFC 4987 §3.5), so that a
+    /// SYN flood holds bounded state and a legitimate handshake that completes in time gets
+    /// through. Keep it well below `max_connections`.
+    pub max_half_open: usize,
+    /// Most bytes all connections together hold out of order (each also within its own
+    /// `ConnectionConfig::max_reorder_bytes`); a segment beyond is dropped unacknowledged.
+    pub max_reorder_bytes: usize,
     /// Whether received checksums are verified (off when the device already did).
     pub checksum_mode: ChecksumMode,
 }
@@ -43,6 +52,8 @@ impl Default for EndpointConfig {
         EndpointConfig {
             connection: ConnectionConfig::default(),
             max_connections: 4096,
+            max_half_open: 256,
+            max_reorder_bytes: 64 << 20,
             checksum_mode: ChecksumMode::Full,
         }
     }
@@ -57,7 +68,7 @@ pub enum Event {
     Connection(ConnectionHandle, ConnEvent),
 }
 
-/// Counters of packets the endpoint could not hand to a connection.
+/// Counters of packets the endpoint could not hand to a connection, and of its caps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EndpointStats {
     /// Packets received.
@@ -78,6 +89,13 @@ pub struct EndpointStats {
     /// MP_JOIN SYNs refused: unknown token, connection not ready, subflow limit (RFC 8684
     /// §3.2; answered with RST and MP_TCPRST, no state kept).
     pub joins_refused: u64,
+    /// Half-open connections dropped for a new SYN because of `max_half_open`.
+    pub half_open_evicted: u64,
+    /// Segments dropped because they would have held more than the endpoint's
+    /// `max_reorder_bytes` out of order.
+    pub reorder_dropped: u64,
+    /// The most bytes held out of order by all connections together at any time.
+    pub reorder_peak: usize,
 }
 
 /// Why a connection could not be opened.
@@ -121,6 +139,11 @@ pub struct Endpoint {
     tokens: HashMap<Token, ConnectionHandle>,
     listeners: Vec<SocketAddr>,
     accept_queue: VecDeque<ConnectionHandle>,
+    /// Connections created by a SYN, oldest first; some may have completed their handshake
+    /// since (they are skipped when the oldest half-open one is looked for).
+    half_open: VecDeque<ConnectionHandle>,
+    /// Bytes held out of order by all connections, as last reported by each.
+    reorder_bytes: usize,
     next_handle: u64,
     next_port: u16,
     stray: VecDeque<Vec<u8>>,
@@ -151,6 +174,8 @@ impl Endpoint {
             tokens: HashMap::new(),
             listeners: Vec::new(),
             accept_queue: VecDeque::new(),
+            half_open: VecDeque::new(),
+            reorder_bytes: 0,
             next_handle: 0,
             next_port: EPHEMERAL_START,
             stray: VecDeque::new(),
@@ -168,6 +193,21 @@ impl Endpoint {
     /// Counters.
     pub fn stats(&self) -> EndpointStats {
         self.stats
+    }
+
+    /// Connections held (open, half-open, or closing).
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Half-open connections held (see [`EndpointConfig::max_half_open`]).
+    pub fn half_open_count(&self) -> usize {
+        self.connections.values().filter(|c| c.is_half_open()).count()
+    }
+
+    /// Bytes all connections hold out of order now (see [`EndpointConfig::max_reorder_bytes`]).
+    pub fn reorder_bytes(&self) -> usize {
+        self.reorder_bytes
     }
 
     /// Accepts connections to `addr` (an unspecified IP matches any local address).
@@ -271,7 +311,9 @@ impl Endpoint {
         let local = SocketAddr::new(seg.dst, seg.dst_port);
         let remote = SocketAddr::new(seg.src, seg.src_port);
         if let Some(h) = self.lookup(local, remote) {
+            let others = self.reorder_bytes - self.connections.get(&h).map_or(0, Connection::reorder_accounted);
             if let Some(conn) = self.connections.get_mut(&h) {
+                conn.set_reorder_budget(self.config.max_reorder_bytes.saturating_sub(others));
                 conn.handle_segment(now, &seg);
                 self.after(h);
             }
@@ -291,12 +333,19 @@ impl Endpoint {
     }
 
     /// RFC 8684 §3.2: a SYN with MP_JOIN names its connection by our token. An unknown token,
-    /// or a connection that cannot take another subflow, gets RST with MP_TCPRST and no state.
+    /// or a connection that cannot take another subflow (see [`Connection::admit_join`]), gets
+    /// RST with MP_TCPRST and no state.
     fn on_join_syn(&mut self, local: SocketAddr, remote: SocketAddr, seg: &SegmentRepr<'_>, join: &JoinRepr) {
         let JoinRepr::Syn { token, .. } = *join else { return };
-        let Some(h) = self.tokens.get(&Token(token)).copied().filter(|h| self.connections[h].can_join()) else {
+        let h = self.tokens.get(&Token(token)).copied();
+        let admitted =
+            h.and_then(|h| self.connections.get_mut(&h)).map_or(Err(ResetReason::MptcpError), Connection::admit_join);
+        let (Some(h), Ok(())) = (h, admitted) else {
+            if let Some(h) = h {
+                self.after(h); // the events of a pending join reset to make room
+            }
             self.stats.joins_refused += 1;
-            self.reset_stray(seg, Some(ResetReason::MptcpError));
+            self.reset_stray(seg, admitted.err());
             return;
         };
         let (iss, ts, nonce) = (self.rng.next_u32(), self.rng.next_u32(), self.rng.next_u32());
@@ -350,18 +399,16 @@ impl Endpoint {
     }
 
     fn on_listener_syn(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, seg: &SegmentRepr<'_>) {
-        if self.connections.len() >= self.config.max_connections {
-            self.stats.refused += 1;
-            self.reset_stray(seg, None);
-            return;
-        }
-        let Some(key) = self.new_key() else {
-            self.stats.refused += 1;
-            self.reset_stray(seg, None);
-            return;
-        };
         // RFC 8684 §3.1: an MP_CAPABLE SYN carries only the version and the checksum flag.
         let capable = seg.options.mptcp.capable.filter(|c| c.phase == CapablePhase::Syn);
+        self.make_half_open_room();
+        let key = if self.connections.len() < self.config.max_connections { self.new_key() } else { None };
+        let Some(key) = key else {
+            self.stats.refused += 1;
+            // RFC 8684 §3.6: "lack of resources", to a SYN that offered MPTCP.
+            self.reset_stray(seg, capable.map(|_| ResetReason::Resource));
+            return;
+        };
         let (iss, ts) = (self.rng.next_u32(), self.rng.next_u32());
         let conn = Connection::accept(
             self.config.connection.clone(),
@@ -374,9 +421,36 @@ impl Endpoint {
             capable.map(|c| c.flags.checksum_required),
         );
         let h = self.insert(conn);
+        self.half_open.push_back(h);
         self.accept_queue.push_back(h);
         self.events.push_back(Event::Incoming(h));
         let _ = now;
+    }
+
+    /// Makes room for one more half-open connection: at `max_half_open`, the oldest is dropped
+    /// (RFC 4987 §3.5, "recycling the oldest half-open TCB"). Refusing new SYNs instead would
+    /// let a flood that fills the table lock every legitimate client out until its entries time
+    /// out; recycling only requires a legitimate handshake to complete before the flood has
+    /// sent `max_half_open` more SYNs. The dropped connection is closed (`Aborted`) without a
+    /// RST: its peer is most likely forged, and a real one learns from the RST its next segment
+    /// gets.
+    fn make_half_open_room(&mut self) {
+        let cap = self.config.max_half_open.max(1);
+        if self.half_open.len() < cap {
+            return;
+        }
+        let connections = &self.connections;
+        self.half_open.retain(|h| connections.get(h).is_some_and(Connection::is_half_open));
+        while self.half_open.len() >= cap {
+            let Some(h) = self.half_open.pop_front() else { return };
+            self.stats.half_open_evicted += 1;
+            self.accept_queue.retain(|a| *a != h);
+            if let Some(conn) = self.connections.get_mut(&h) {
+                conn.abort();
+                collect_events(&mut self.events, h, conn);
+                self.remove(h);
+            }
+        }
     }
 
     /// RFC 9293 §3.10.7.1: a segment for no connection gets a RST (unless it is one), with
@@ -428,6 +502,10 @@ impl Endpoint {
             self.by_tuple.remove(&tuple);
             self.last_tuple = None;
         }
+        let (before, held, dropped) = conn.reorder_report();
+        self.reorder_bytes = self.reorder_bytes - before + held;
+        self.stats.reorder_peak = self.stats.reorder_peak.max(self.reorder_bytes);
+        self.stats.reorder_dropped += dropped;
         if collect_events(&mut self.events, h, conn) {
             self.remove(h);
         }
@@ -436,6 +514,7 @@ impl Endpoint {
     /// Forgets a fully closed connection.
     fn remove(&mut self, h: ConnectionHandle) {
         let conn = self.connections.remove(&h).expect("present");
+        self.reorder_bytes -= conn.reorder_accounted();
         for tuple in conn.subflow_addrs() {
             self.by_tuple.remove(&tuple);
         }

@@ -272,6 +272,10 @@ pub struct MultiHost {
     echo: bool,
     /// The seed of the data each client (by its initial subflow's address) sends.
     seeds: Vec<(SocketAddr, u64)>,
+    /// Connections from clients with no seed are left alone (a flood's) instead of failing.
+    tolerate_strangers: bool,
+    /// Connections accepted from clients with no seed.
+    pub strangers: u64,
     buf: Vec<u8>,
 }
 
@@ -285,6 +289,8 @@ impl MultiHost {
             events: Vec::new(),
             echo: false,
             seeds: Vec::new(),
+            tolerate_strangers: false,
+            strangers: 0,
             buf: vec![0; WRITE_CHUNK],
         }
     }
@@ -299,6 +305,13 @@ impl MultiHost {
     /// `seed`: what the accepted flow reads is checked against it.
     pub fn expect(&mut self, client: SocketAddr, seed: u64) {
         self.seeds.push((client, seed));
+    }
+
+    /// Leaves connections from clients with no seed ([`MultiHost::expect`]) to the endpoint,
+    /// counting them in [`MultiHost::strangers`], instead of failing (for a flood of forged
+    /// SYNs).
+    pub fn tolerate_strangers(&mut self) {
+        self.tolerate_strangers = true;
     }
 
     /// Opens a connection from `local` to `remote` with its own settings, sending `bytes` of
@@ -371,6 +384,10 @@ impl MultiHost {
             let s = c.stats();
             let tuple = (s.subflows[0].remote, s.subflows[0].local);
             let seed = self.seeds.iter().find(|(a, _)| *a == tuple.0).map(|s| s.1);
+            if seed.is_none() && self.tolerate_strangers {
+                self.strangers += 1;
+                continue;
+            }
             let seed = seed.unwrap_or_else(|| panic!("no seed for the connection from {}", tuple.0));
             let mut flow = Flow::new(h, FlowRole::Server, tuple, seed, self.echo);
             if c.mode() != Mode::Handshake {

@@ -40,6 +40,9 @@ impl Connection {
             self.after_subflow_changes();
             return;
         }
+        if self.beyond_reorder_cap(i, seg) {
+            return;
+        }
         if self.mode == Mode::Mptcp
             && let Some(fail) = opts.fail
         {
@@ -363,6 +366,7 @@ impl Connection {
         for (dsn, bytes) in r.deliver {
             any |= self.recv.insert(dsn, bytes) > 0;
         }
+        self.note_reorder_peak();
         if any && self.recv.readable() > 0 {
             self.events.push_back(ConnEvent::Readable);
         }

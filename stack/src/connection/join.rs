@@ -87,11 +87,12 @@ impl Connection {
     /// Can a new subflow join now? MPTCP must be in use with both keys known, the connection
     /// open, and the subflow limit not reached (kernel `mptcp_can_accept_new_subflow()`).
     pub fn can_join(&self) -> bool {
-        self.mode == Mode::Mptcp
-            && self.remote_key.is_some()
-            && self.fully_established
-            && self.closed.is_none()
-            && self.subflow_count() < self.config.max_subflows
+        self.join_ready() && self.subflow_count() < self.config.max_subflows
+    }
+
+    /// MPTCP in use with both keys known and the connection open: joins are possible (§3.2).
+    pub(super) fn join_ready(&self) -> bool {
+        self.mode == Mode::Mptcp && self.remote_key.is_some() && self.fully_established && self.closed.is_none()
     }
 
     /// Asks for a subflow from `local` (port 0: any) to `remote`; returns its id at once. The
@@ -194,7 +195,7 @@ impl Connection {
     }
 
     /// A SYN with MP_JOIN for this connection arrived (the endpoint checked the token and
-    /// [`Connection::can_join`]): a new subflow answers it with a SYN/ACK (§3.2). `None` (and
+    /// admitted the join): a new subflow answers it with a SYN/ACK (§3.2). `None` (and
     /// nothing done) when `join` is not the SYN form.
     #[allow(clippy::too_many_arguments)]
     pub fn accept_join(

@@ -10,6 +10,7 @@
 mod in_flight;
 mod input;
 mod join;
+mod limits;
 mod options;
 mod output;
 pub mod path_manager;
@@ -77,8 +78,20 @@ pub struct ConnectionConfig {
     pub tcp: TcpConfig,
     /// Which subflows to open and which addresses to announce.
     pub path_manager: PathManagerKind,
-    /// Most subflows at once, the initial one included (the kernel allows 8).
+    /// Most subflows at once, the initial one included (the kernel allows 8); a join SYN
+    /// beyond it is refused with RST and MP_TCPRST "lack of resources" (RFC 8684 §3.6).
     pub max_subflows: usize,
+    /// Most joins the peer opened whose third ACK has not come yet (MP_JOIN SYN answered,
+    /// RFC 8684 §3.2); one more SYN resets the oldest of them (RFC 4987 §3.5).
+    pub max_pending_joins: usize,
+    /// Most bytes held out of order (received beyond a hole in the data sequence); a segment
+    /// that would hold more is dropped before its subflow acknowledges it, so the peer sends it
+    /// again. The window (`recv_buffer`) bounds it in any case; by default nothing tighter (a
+    /// cap below the window costs throughput on paths of unequal delay).
+    pub max_reorder_bytes: usize,
+    /// Most addresses kept from the peer's ADD_ADDRs (its initial address not counted); further
+    /// announcements are echoed but ignored (RFC 8684 §3.4.1; the kernel keeps 8).
+    pub max_announced_addrs: usize,
     /// Which subflow carries the next segment.
     pub scheduler: SchedulerKind,
     /// Our addresses: the path manager opens subflows from them and announces them.
@@ -96,6 +109,9 @@ impl Default for ConnectionConfig {
             tcp: TcpConfig::default(),
             path_manager: PathManagerKind::default(),
             max_subflows: 8,
+            max_pending_joins: 8,
+            max_reorder_bytes: usize::MAX,
+            max_announced_addrs: 8,
             scheduler: SchedulerKind::default(),
             addresses: Vec::new(),
         }
@@ -200,6 +216,18 @@ pub struct ConnectionStats {
     pub join_failures: u64,
     /// ADD_ADDR options ignored for a bad HMAC.
     pub bad_add_addr: u64,
+    /// Join SYNs refused because `max_subflows` was reached.
+    pub subflows_refused: u64,
+    /// Pending joins reset because `max_pending_joins` was reached.
+    pub pending_joins_evicted: u64,
+    /// ADD_ADDRs ignored because `max_announced_addrs` addresses are kept already.
+    pub add_addr_ignored: u64,
+    /// Bytes held out of order now.
+    pub reorder_bytes: usize,
+    /// The most bytes held out of order at any time.
+    pub reorder_peak: usize,
+    /// Segments dropped because they would have held more than `max_reorder_bytes` out of order.
+    pub reorder_dropped: u64,
     /// Bytes sent again on another subflow (after a subflow failed or stalled, or to unblock
     /// the connection-level window).
     pub bytes_reinjected: u64,
@@ -341,6 +369,13 @@ impl Path {
 struct Counters {
     bad_add_addr: u64,
     bytes_reinjected: u64,
+    subflows_refused: u64,
+    pending_joins_evicted: u64,
+    add_addr_ignored: u64,
+    reorder_peak: usize,
+    reorder_dropped: u64,
+    /// Segments dropped for the endpoint's budget (`reorder_budget`), not yet reported to it.
+    budget_dropped: u64,
 }
 
 /// One MPTCP connection.
@@ -411,6 +446,10 @@ pub struct Connection {
     /// Ranges written with `write_on` that the data stream has not reached yet, in DSN order,
     /// each with its subflow.
     pending_pins: VecDeque<(core::ops::Range<u64>, SubflowId)>,
+    /// Out-of-order bytes the endpoint lets this connection hold at most (its share of the
+    /// endpoint-wide cap), and what the endpoint last accounted for.
+    reorder_budget: usize,
+    reorder_reported: usize,
 }
 
 impl Connection {
@@ -475,6 +514,8 @@ impl Connection {
             candidate_buf: Vec::new(),
             pm_due: false,
             pending_pins: VecDeque::new(),
+            reorder_budget: usize::MAX,
+            reorder_reported: 0,
             role,
             mode: Mode::Handshake,
             checksum: config.checksum,
@@ -606,6 +647,12 @@ impl Connection {
             join_failures: self.stats_join_failures,
             bad_add_addr: self.counters.bad_add_addr,
             bytes_reinjected: self.counters.bytes_reinjected,
+            subflows_refused: self.counters.subflows_refused,
+            pending_joins_evicted: self.counters.pending_joins_evicted,
+            add_addr_ignored: self.counters.add_addr_ignored,
+            reorder_bytes: self.recv.out_of_order(),
+            reorder_peak: self.counters.reorder_peak,
+            reorder_dropped: self.counters.reorder_dropped,
         }
     }
 

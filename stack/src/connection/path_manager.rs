@@ -175,17 +175,24 @@ impl AddressBook {
     }
 
     /// Records an address the peer announced; false when nothing changed.
-    pub(super) fn add_remote(&mut self, id: u8, addr: SocketAddr, max: usize) -> bool {
+    pub(super) fn add_remote(&mut self, id: u8, addr: SocketAddr) -> bool {
         if let Some(r) = self.remotes.iter_mut().find(|r| r.id == id) {
             let changed = r.addr != addr;
             r.addr = addr;
             return changed;
         }
-        if self.remotes.len() >= max {
-            return false;
-        }
         self.remotes.push(RemoteAddr { id, addr });
         true
+    }
+
+    /// Is peer address `id` known (its initial one, or one it announced)?
+    pub(super) fn knows_remote(&self, id: u8) -> bool {
+        self.remotes.iter().any(|r| r.id == id)
+    }
+
+    /// How many addresses the peer announced are kept (its initial one, id 0, not counted).
+    pub(super) fn announced(&self) -> usize {
+        self.remotes.iter().filter(|r| r.id != 0).count()
     }
 
     /// The remote id of `addr`: exact match first, then by IP (an announcement without a port
@@ -308,8 +315,9 @@ mod tests {
         let mut book = AddressBook::new(sa("10.0.2.1:40000"), sa("10.0.2.2:80"), &locals);
         let ids: Vec<(u8, IpAddr)> = book.locals.iter().map(|l| (l.id, l.ip)).collect();
         assert_eq!(ids, vec![(0, all[1]), (1, all[0]), (3, all[2])]);
-        assert!(book.add_remote(5, sa("10.0.1.2:80"), 8));
-        assert!(!book.add_remote(5, sa("10.0.1.2:80"), 8), "a repeated announcement changes nothing");
+        assert!(book.add_remote(5, sa("10.0.1.2:80")));
+        assert!(!book.add_remote(5, sa("10.0.1.2:80")), "a repeated announcement changes nothing");
+        assert_eq!((book.announced(), book.knows_remote(5), book.knows_remote(6)), (1, true, false));
         let pairs = book.mesh_pairs();
         assert_eq!(pairs.len(), 6);
         assert_eq!(pairs[0], (all[1], sa("10.0.2.2:80")));

@@ -33,6 +33,11 @@ impl RecvBuffer {
         self.ready_len + self.ooo_len
     }
 
+    /// Bytes held beyond a hole, waiting for it to fill.
+    pub(crate) fn out_of_order(&self) -> usize {
+        self.ooo_len
+    }
+
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }

@@ -112,6 +112,20 @@ impl RxMaps {
         self.set_linear(ssn, dsn);
     }
 
+    /// The index of the mapping that covers `ssn`.
+    fn covering(&self, ssn: u64) -> Option<usize> {
+        let i = self.maps.partition_point(|m| m.end() <= ssn);
+        self.maps.get(i).filter(|m| m.ssn <= ssn).map(|_| i)
+    }
+
+    /// The DSN subflow byte `ssn` maps to, when a mapping (or the fallback's linear one) covers it.
+    pub(crate) fn dsn_of(&self, ssn: u64) -> Option<u64> {
+        match self.linear {
+            Some((base_ssn, base_dsn)) if ssn >= base_ssn => Some(base_dsn + (ssn - base_ssn)),
+            _ => self.covering(ssn).map(|i| self.maps[i].dsn + (ssn - self.maps[i].ssn)),
+        }
+    }
+
     /// Turns payload received at `ssn` into data-level pieces.
     pub(crate) fn resolve(&mut self, ssn: u64, data: Bytes) -> Resolved {
         let mut out = Resolved::default();
@@ -124,8 +138,7 @@ impl RxMaps {
                 out.deliver.push((base_dsn + (at - base_ssn), rest));
                 break;
             }
-            let i = self.maps.partition_point(|m| m.end() <= at);
-            let Some(i) = self.maps.get(i).filter(|m| m.ssn <= at).map(|_| i) else {
+            let Some(i) = self.covering(at) else {
                 out.unmapped = Some((at, rest));
                 break;
             };

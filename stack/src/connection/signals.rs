@@ -11,10 +11,6 @@ use crate::time::Instant;
 use crate::wire::MptcpOptions;
 use crate::wire::mptcp::{AddAddrRepr, PrioRepr, RemoveAddrRepr};
 
-/// Most addresses kept per connection from the peer's announcements (the kernel's
-/// `MPTCP_PM_ADDR_MAX`).
-const MAX_REMOTE_ADDRS: usize = 8;
-
 impl Connection {
     /// ADD_ADDR, REMOVE_ADDR and MP_PRIO on a received segment of subflow `i`.
     pub(super) fn signals_input(&mut self, i: usize, opts: &MptcpOptions) {
@@ -54,9 +50,15 @@ impl Connection {
         self.request_signal_ack();
         let port = a.port.unwrap_or_else(|| self.paths[0].sf.remote().port());
         let addr = SocketAddr::new(a.addr, port);
+        // §3.4.1: a host may ignore an announcement (here: beyond `max_announced_addrs` kept); it
+        // is echoed all the same, as the kernel does, so that the peer stops repeating it.
+        if !self.addrs.knows_remote(a.addr_id) && self.addrs.announced() >= self.config.max_announced_addrs {
+            self.counters.add_addr_ignored += 1;
+            return;
+        }
         // An address announced (again) may be joined again.
         self.addrs.closed_on_purpose.retain(|(_, r)| *r != addr);
-        if self.addrs.add_remote(a.addr_id, addr, MAX_REMOTE_ADDRS) {
+        if self.addrs.add_remote(a.addr_id, addr) {
             self.pm_due = true;
             self.events.push_back(ConnEvent::AddressAnnounced { id: a.addr_id, addr });
         }

@@ -299,6 +299,12 @@ impl Subflow {
         self.rx_block.split().freeze()
     }
 
+    /// The relative sequence number of wire sequence number `seq` (`None` before the peer's
+    /// initial one).
+    pub(crate) fn relative_seq(&self, seq: u32) -> Option<u64> {
+        super::unwrap_seq(self.irs, self.rcv_nxt, seq)
+    }
+
     /// Lets go of the receive block (the connection's receive buffer is empty, so nothing
     /// waits to reuse it), so that an idle subflow holds no memory for data it no longer has.
     pub fn release_rx_block(&mut self) {
