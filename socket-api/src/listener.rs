@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::runtime::{ListenerState, Runtime, stopped};
+use crate::runtime::{ListenerState, Runtime};
 use crate::stream::MptcpStream;
 
 /// Listens on one address of a [`crate::Stack`].
@@ -64,26 +64,8 @@ impl MptcpListener {
 
     /// Like [`accept`](Self::accept), waiting at most `timeout`.
     pub fn accept_timeout(&self, timeout: Option<Duration>) -> io::Result<(MptcpStream, SocketAddr)> {
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        let shared = &self.runtime.shared;
-        let mut core = shared.lock();
-        loop {
-            if let Some(f) = &core.failure {
-                return Err(stopped(f));
-            }
-            if let Some(h) = self.take(&mut core) {
-                drop(core);
-                return self.accepted(h);
-            }
-            if self.nonblocking {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            let (c, timed_out) = shared.wait(core, deadline);
-            core = c;
-            if timed_out {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-        }
+        let h = self.runtime.shared.block_on(timeout, self.nonblocking, |core| Ok(self.take(core)))?;
+        self.accepted(h)
     }
 
     /// The stream of a connection taken from the queue, and its peer's address.

@@ -326,6 +326,35 @@ impl Shared {
         }
     }
 
+    /// Repeats `attempt` under the lock until it gives a value, waiting for the I/O thread in
+    /// between (at most `timeout`; in `nonblocking` mode not at all: `WouldBlock`). Fails once the
+    /// I/O thread stopped.
+    pub(crate) fn block_on<T>(
+        &self,
+        timeout: Option<Duration>,
+        nonblocking: bool,
+        mut attempt: impl FnMut(&mut Core) -> io::Result<Option<T>>,
+    ) -> io::Result<T> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let mut core = self.lock();
+        loop {
+            if let Some(f) = &core.failure {
+                return Err(stopped(f));
+            }
+            if let Some(r) = attempt(&mut core)? {
+                return Ok(r);
+            }
+            if nonblocking {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let (c, timed_out) = self.wait(core, deadline);
+            core = c;
+            if timed_out {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+        }
+    }
+
     /// Wakes every thread waiting in [`Shared::wait`].
     pub(crate) fn notify(&self) {
         self.changed.notify_all();

@@ -71,27 +71,15 @@ impl MptcpStream {
         timeout: Option<Duration>,
         mut attempt: impl FnMut(&mut Core, ConnectionHandle) -> io::Result<Attempt<T>>,
     ) -> io::Result<T> {
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
         let shared = &self.runtime.shared;
-        let mut core = self.core()?;
-        loop {
-            if let Some(f) = &core.failure {
-                return Err(stopped(f));
-            }
-            if let Attempt::Ready(r) = attempt(&mut core, self.handle)? {
-                drop(core);
-                shared.wake();
-                return Ok(r);
-            }
-            if self.nonblocking {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            let (c, timed_out) = shared.wait(core, deadline);
-            core = c;
-            if timed_out {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-        }
+        let r = shared.block_on(timeout, self.nonblocking, |core| {
+            Ok(match attempt(core, self.handle)? {
+                Attempt::Ready(r) => Some(r),
+                Attempt::Pending => None,
+            })
+        })?;
+        shared.wake();
+        Ok(r)
     }
 
     /// Waits until the handshake completed (or failed).

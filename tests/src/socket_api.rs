@@ -137,6 +137,19 @@ pub struct KernelData {
     pub sha256_sent: String,
 }
 
+impl KernelData {
+    /// Both directions arrived intact: what `out` wrote is what the kernel read, and what we
+    /// read (`received` bytes hashing to `sha256_received`) is what the kernel wrote.
+    pub fn assert_intact(&self, out: &Outgoing, received: u64, sha256_received: &str) {
+        assert_eq!(
+            (self.received, self.sha256_received.as_str()),
+            (out.sent, out.sha256().as_str()),
+            "stack -> kernel intact"
+        );
+        assert_eq!((received, sha256_received), (self.sent, self.sha256_sent.as_str()), "kernel -> stack intact");
+    }
+}
+
 /// The kernel's side of one connection, on its own thread in K.
 #[derive(Debug)]
 pub struct KernelPeer {

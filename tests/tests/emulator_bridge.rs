@@ -8,12 +8,13 @@ use std::net::{SocketAddr, UdpSocket};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as WallClock};
 
+use mptcp_tests::netns::skip_reason;
 use mptcp_tun_driver::device::TunDevice;
 use mptcp_tun_driver::emulator::bridge::{Bridge, BridgePair, BridgeStats};
 use mptcp_tun_driver::emulator::{Dir, Emulator, Schedule};
 use mptcp_tun_driver::event_loop::StopHandle;
 use mptcp_tun_driver::link::{LinkConfig, LinkStats};
-use mptcp_tun_driver::netns::{Netns, has_net_admin, unique_name};
+use mptcp_tun_driver::netns::{Netns, unique_name};
 use mptcp_tun_driver::path_io::Clock;
 
 const SENDER: &str = "10.80.0.1";
@@ -21,16 +22,6 @@ const RECEIVER: &str = "10.80.0.2";
 const PORT: u16 = 9000;
 /// IPv4 + UDP headers: what the link counts beyond the payload.
 const HEADERS: usize = 28;
-
-fn skip_reason() -> Option<&'static str> {
-    if has_net_admin() != Some(true) {
-        return Some("not root (CAP_NET_ADMIN is needed for namespaces and TUN devices)");
-    }
-    if !std::path::Path::new("/dev/net/tun").exists() {
-        return Some("/dev/net/tun is missing");
-    }
-    None
-}
 
 /// Two namespaces, one TUN device in each, bridged through an emulator whose forward link is
 /// `forward`; UDP sockets at both ends.

@@ -7,6 +7,7 @@
 //! Needs root, `iperf3` and `mptcpize` (Debian packages `iperf3`, `mptcpd`); without them it
 //! prints why and passes without running.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -72,6 +73,14 @@ fn finished(mut server: Child) -> bool {
     rx.recv_timeout(Duration::from_secs(20)).is_ok()
 }
 
+/// How much each of the kernel's `MPTcpExt` counters grew since `before` (printed as they are).
+fn growth_since(topo: &Topology, before: &BTreeMap<String, u64>) -> impl Fn(&str) -> u64 {
+    let after = mptcp_counters(&topo.kernel).expect("MPTcpExt");
+    eprintln!("kernel MPTcpExt: {:?}", after.iter().filter(|(_, v)| **v != 0).collect::<Vec<_>>());
+    let before = before.clone();
+    move |n: &str| after.get(n).copied().unwrap_or(0) - before.get(n).copied().unwrap_or(0)
+}
+
 /// The iperf3 client's JSON report: its 16 MiB sent, received by the server, no error.
 fn assert_transferred(out: &str) {
     assert!(!out.contains("\"error\""), "iperf3 reported an error:\n{out}");
@@ -110,9 +119,7 @@ fn iperf3_client_under_mptcp_run_against_kernel_mptcp_server() {
     assert!(finished(server), "the one-off iperf3 server finished");
     assert_transferred(&out);
 
-    let after = mptcp_counters(&topo.kernel).expect("MPTcpExt");
-    let grew = |n: &str| after.get(n).copied().unwrap_or(0) - before.get(n).copied().unwrap_or(0);
-    eprintln!("kernel MPTcpExt: {:?}", after.iter().filter(|(_, v)| **v != 0).collect::<Vec<_>>());
+    let grew = growth_since(&topo, &before);
     assert!(grew("MPCapableSYNRX") >= 2, "the kernel took MP_CAPABLE SYNs (control and data connections)");
     assert_eq!(grew("MPCapableFallbackACK") + grew("MPCapableFallbackSYNACK"), 0, "no fallback");
     assert!(grew("MPJoinSynRx") >= 1, "the kernel took a join from the second path");
@@ -147,9 +154,7 @@ fn iperf3_server_under_mptcp_run_serves_kernel_mptcp_client() {
     assert!(finished(server), "the one-off iperf3 server under mptcp run finished");
     assert_transferred(&out);
 
-    let after = mptcp_counters(&topo.kernel).expect("MPTcpExt");
-    let grew = |n: &str| after.get(n).copied().unwrap_or(0) - before.get(n).copied().unwrap_or(0);
-    eprintln!("kernel MPTcpExt: {:?}", after.iter().filter(|(_, v)| **v != 0).collect::<Vec<_>>());
+    let grew = growth_since(&topo, &before);
     assert!(grew("MPCapableSYNACKRX") >= 2, "our SYN/ACKs carried MP_CAPABLE (control and data connections)");
     assert_eq!(grew("MPCapableFallbackSYNACK"), 0, "no fallback");
     assert!(grew("MPJoinSynAckRx") >= 1, "the kernel's join from its second address got our SYN/ACK");

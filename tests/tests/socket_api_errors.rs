@@ -79,6 +79,5 @@ fn subflow_operations_unsupported_after_fallback_data_intact() {
     stream.shutdown(Shutdown::Write).expect("shutdown");
     let (received, sha256_received) = receive_all(&mut stream, |_, _| {});
     let k = kernel.finish();
-    assert_eq!((k.received, &k.sha256_received), (out.sent, &out.sha256()), "stack -> kernel intact");
-    assert_eq!((received, &sha256_received), (k.sent, &k.sha256_sent), "kernel -> stack intact");
+    k.assert_intact(&out, received, &sha256_received);
 }

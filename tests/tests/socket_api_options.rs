@@ -152,8 +152,7 @@ fn subflow_options_seen_on_the_wire_and_by_the_kernel() {
     assert!(on_backup < MIB / 4, "at most a few reinjected bytes on the backup: {on_backup}");
 
     let k = kernel.finish();
-    assert_eq!((k.received, &k.sha256_received), (out.sent, &out.sha256()), "stack -> kernel intact");
-    assert_eq!((received, &sha256_received), (k.sent, &k.sha256_sent), "kernel -> stack intact");
+    k.assert_intact(&out, received, &sha256_received);
 
     // On the wire: the second subflow's segments carry the traffic class and respect the cap,
     // the initial subflow's neither.

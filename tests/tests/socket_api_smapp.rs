@@ -120,6 +120,5 @@ fn smapp_controller_opens_backup_on_timeout_and_closes_it_on_recovery() {
     stream.set_read_timeout(Some(LIMIT)).expect("set_read_timeout");
     let (received, sha256_received) = receive_all(&mut stream, |_, _| {});
     let k = kernel.finish();
-    assert_eq!((k.received, &k.sha256_received), (out.sent, &out.sha256()), "stack -> kernel intact");
-    assert_eq!((received, &sha256_received), (k.sent, &k.sha256_sent), "kernel -> stack intact");
+    k.assert_intact(&out, received, &sha256_received);
 }

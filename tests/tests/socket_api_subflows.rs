@@ -156,8 +156,7 @@ fn subflows_listed_opened_and_closed_against_kernel_server() {
 
     // The data arrived intact both ways.
     let k = kernel.finish();
-    assert_eq!((k.received, &k.sha256_received), (out.sent, &out.sha256()), "stack -> kernel intact");
-    assert_eq!((received, &sha256_received), (k.sent, &k.sha256_sent), "kernel -> stack intact");
+    k.assert_intact(&out, received, &sha256_received);
 
     // The events came in order, their times never going back.
     let end = log.wait_for(&stream, "the connection's end", |e| matches!(e, ConnEvent::Closed(_)));
